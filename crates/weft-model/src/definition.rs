@@ -1,0 +1,216 @@
+//! Typed integration definitions: what an imported YAML/JSON document means once it has been
+//! checked. Parsing and validation live in [`crate::parse`] and [`crate::validate`]; these types
+//! hold no positions and do no IO. Expression-bearing fields keep their raw JSON (`Value`) so the
+//! engine evaluates exactly what the user wrote (see [`crate::expr`]).
+
+use serde_json::{Map, Value};
+use std::time::Duration;
+
+/// One integration: metadata, the config wizard and its flows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IntegrationDef {
+    /// Stable identifier chosen by the author (`order-sync`); unique per organization.
+    pub key: String,
+    pub name: String,
+    pub description: Option<String>,
+    /// Wizard pages, in the order they are shown.
+    pub config: Vec<ConfigPage>,
+    pub flows: Vec<FlowDef>,
+}
+
+impl IntegrationDef {
+    /// Every config variable of every page, in wizard order.
+    pub fn config_vars(&self) -> impl Iterator<Item = &ConfigVar> {
+        self.config.iter().flat_map(|p| p.vars.iter())
+    }
+
+    pub fn flow(&self, key: &str) -> Option<&FlowDef> {
+        self.flows.iter().find(|f| f.key == key)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigPage {
+    pub page: String,
+    pub vars: Vec<ConfigVar>,
+}
+
+/// A typed value asked in the wizard.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigVar {
+    pub key: String,
+    pub label: Option<String>,
+    pub var_type: VarType,
+    pub required: bool,
+    pub default: Option<Value>,
+    /// Help text shown under the field.
+    pub description: Option<String>,
+    /// Allowed values of a static `picklist`.
+    pub options: Vec<Value>,
+    /// JSON Schema a `json` value must satisfy (checked at deploy).
+    pub schema: Option<Value>,
+    /// Regular expression a `string`/`secret` value must match (checked at deploy).
+    pub pattern: Option<String>,
+    /// Inclusive bounds of a `number`.
+    pub minimum: Option<f64>,
+    pub maximum: Option<f64>,
+    /// Whether customers see the variable in the embedded marketplace.
+    pub customer_visible: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum VarType {
+    String,
+    Number,
+    Boolean,
+    Picklist,
+    Json,
+    Schedule,
+    Connection,
+    Secret,
+    KeyValueList,
+    Date,
+}
+
+impl VarType {
+    pub const ALL: [VarType; 10] = [
+        VarType::String,
+        VarType::Number,
+        VarType::Boolean,
+        VarType::Picklist,
+        VarType::Json,
+        VarType::Schedule,
+        VarType::Connection,
+        VarType::Secret,
+        VarType::KeyValueList,
+        VarType::Date,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            VarType::String => "string",
+            VarType::Number => "number",
+            VarType::Boolean => "boolean",
+            VarType::Picklist => "picklist",
+            VarType::Json => "json",
+            VarType::Schedule => "schedule",
+            VarType::Connection => "connection",
+            VarType::Secret => "secret",
+            VarType::KeyValueList => "key_value_list",
+            VarType::Date => "date",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<VarType> {
+        VarType::ALL.into_iter().find(|t| t.name() == name)
+    }
+}
+
+/// One trigger and a tree of steps.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FlowDef {
+    pub key: String,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub trigger: Trigger,
+    pub steps: Vec<Step>,
+    /// Evaluated when the flow ends; the sync webhook response body. `None` = null.
+    pub result: Option<Value>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Trigger {
+    Webhook(WebhookTrigger),
+    Manual,
+    /// Cron schedule; fired by the scheduler role (a later issue). `cron` may be an expression
+    /// such as `{{ config.schedule }}`.
+    Schedule { cron: String, timezone: Option<String> },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebhookTrigger {
+    pub mode: WebhookMode,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookMode {
+    /// The HTTP response is the flow's result (or its `respond` step).
+    Sync,
+    /// 202 with the execution id, at once.
+    Async,
+}
+
+/// A step: a key unique within its flow, what it does, and how failures are handled.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    pub key: String,
+    pub kind: StepKind,
+    pub retry: Option<RetryPolicy>,
+    pub timeout: Option<Duration>,
+    pub on_error: OnError,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum StepKind {
+    /// A component action (`http.request`) with its input mapping (expressions evaluated).
+    Action { action: String, inputs: Map<String, Value> },
+    /// Pure data mapping: the evaluated value is the output.
+    Transform(Value),
+    /// First arm whose `when` is true, else `otherwise`.
+    Branch { arms: Vec<BranchArm>, otherwise: Option<Vec<Step>> },
+    /// Runs `steps` once per element of the evaluated `items`, with `item`/`index` bound.
+    ForEach { items: Value, steps: Vec<Step>, concurrency: Option<u32> },
+    /// Runs another flow of the same instance with `input` as its trigger body.
+    CallFlow { flow: String, input: Value },
+    /// Shapes the sync webhook response early; the flow goes on.
+    Respond { status: Value, headers: Value, body: Value },
+    /// Ends the flow successfully; `result` (if any) replaces the flow's result.
+    Stop { result: Option<Value> },
+    /// Ends the flow with a failure whose message is evaluated.
+    Fail { message: Value },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct BranchArm {
+    /// An expression; truthy selects this arm.
+    pub when: Value,
+    pub steps: Vec<Step>,
+}
+
+/// What a step failure does once retries are exhausted.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum OnError {
+    /// Fail the flow (default).
+    #[default]
+    Fail,
+    /// Record the error as the step's output (`{"error": {...}}`) and go on.
+    Continue,
+    /// Run these steps with `error` bound; their last output becomes the step's output.
+    Steps(Vec<Step>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetryPolicy {
+    /// Total attempts including the first (>= 1).
+    pub attempts: u32,
+    /// Delay before the second attempt.
+    pub initial: Duration,
+    /// Multiplier applied to the delay after each failed attempt (1.0 = fixed).
+    pub factor: f64,
+    /// Upper bound of a single delay.
+    pub max: Duration,
+    /// Error kinds that are retried (see [`crate::ErrorKind`]); empty = every retryable kind.
+    pub on: Vec<crate::ErrorKind>,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            attempts: 1,
+            initial: Duration::from_secs(1),
+            factor: 2.0,
+            max: Duration::from_secs(300),
+            on: Vec::new(),
+        }
+    }
+}
