@@ -124,7 +124,10 @@ pub enum Trigger {
     Manual,
     /// Cron schedule; fired by the scheduler role (a later issue). `cron` may be an expression
     /// such as `{{ config.schedule }}`.
-    Schedule { cron: String, timezone: Option<String> },
+    Schedule {
+        cron: String,
+        timezone: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -72,7 +72,11 @@ impl ErrorKind {
     pub fn retryable_by_default(self) -> bool {
         matches!(
             self,
-            ErrorKind::Timeout | ErrorKind::Connection | ErrorKind::RateLimited | ErrorKind::ServerError | ErrorKind::Component
+            ErrorKind::Timeout
+                | ErrorKind::Connection
+                | ErrorKind::RateLimited
+                | ErrorKind::ServerError
+                | ErrorKind::Component
         )
     }
 }

@@ -24,9 +24,8 @@ static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
     env.set_fuel(Some(FUEL_PER_EVALUATION));
     env.set_recursion_limit(64);
     env.add_filter("fromjson", |s: String| -> Result<minijinja::Value, minijinja::Error> {
-        let v: Value = serde_json::from_str(&s).map_err(|e| {
-            minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, format!("fromjson: {e}"))
-        })?;
+        let v: Value = serde_json::from_str(&s)
+            .map_err(|e| minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, format!("fromjson: {e}")))?;
         Ok(minijinja::Value::from_serialize(&v))
     });
     env
@@ -158,7 +157,11 @@ fn single_expression(s: &str) -> Option<&str> {
 
 fn compile_expr(src: &str, path: &str, whole: &str) -> Result<Compiled, ExprError> {
     if src.is_empty() {
-        return Err(ExprError { path: path.to_string(), source_text: whole.to_string(), message: "empty expression `{{ }}`".into() });
+        return Err(ExprError {
+            path: path.to_string(),
+            source_text: whole.to_string(),
+            message: "empty expression `{{ }}`".into(),
+        });
     }
     let expr = ENV.compile_expression_owned(src.to_string()).map_err(|e| ExprError {
         path: path.to_string(),
@@ -411,7 +414,7 @@ fn first_missing(refs: &[String], ctx: &Value) -> Option<String> {
 
 fn describe(e: &minijinja::Error) -> String {
     match e.detail() {
-        Some(d) => format!("{d}"),
+        Some(d) => d.to_string(),
         None => e.kind().to_string(),
     }
 }
@@ -444,7 +447,10 @@ mod tests {
     #[test]
     fn nested_values_are_evaluated() {
         let ctx = json!({"a": 1});
-        assert_eq!(ev(json!({"x": ["{{ a }}", {"y": "{{ a + 1 }}"}], "z": true}), ctx), Ok(json!({"x": [1, {"y": 2}], "z": true})));
+        assert_eq!(
+            ev(json!({"x": ["{{ a }}", {"y": "{{ a + 1 }}"}], "z": true}), ctx),
+            Ok(json!({"x": [1, {"y": 2}], "z": true}))
+        );
     }
 
     #[test]
@@ -460,8 +466,9 @@ mod tests {
 
     #[test]
     fn runaway_expressions_are_stopped() {
-        let err = ev(json!("{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}"), json!({}))
-            .unwrap_err();
+        let err =
+            ev(json!("{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}"), json!({}))
+                .unwrap_err();
         assert!(err.contains("budget"), "{err}");
     }
 
@@ -474,7 +481,9 @@ mod tests {
 
     #[test]
     fn references_are_listed() {
-        let t = Template::compile(&json!({"u": "{{ config.endpoint }}/x", "t": "{{ steps.total.output >= config.min }}"})).unwrap();
+        let t =
+            Template::compile(&json!({"u": "{{ config.endpoint }}/x", "t": "{{ steps.total.output >= config.min }}"}))
+                .unwrap();
         let vars: Vec<_> = t.references().into_iter().map(|r| format!("{}={}", r.at, r.var)).collect();
         assert_eq!(vars, ["u=config.endpoint", "t=config.min", "t=steps.total.output"]);
     }

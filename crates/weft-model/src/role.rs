@@ -56,6 +56,7 @@ impl Role {
 impl std::str::FromStr for Role {
     type Err = String;
     fn from_str(s: &str) -> Result<Role, String> {
-        Role::from_name(s).ok_or_else(|| format!("unknown role `{s}`: expected one of owner, admin, builder, support, viewer"))
+        Role::from_name(s)
+            .ok_or_else(|| format!("unknown role `{s}`: expected one of owner, admin, builder, support, viewer"))
     }
 }
