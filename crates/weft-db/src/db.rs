@@ -1,0 +1,177 @@
+//! Opening a database: URL handling, connection pools per backend, SQLite pragmas, migrations
+//! and the write-transaction helper every multi-statement write goes through.
+
+use std::path::Path;
+
+use sqlx::AnyPool;
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::{Any, Executor, SqlSafeStr, Transaction};
+
+use crate::DbError;
+use crate::util::new_id;
+
+/// Which engine a [`Db`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A handle on the database: cheap to clone (it wraps connection pools).
+#[derive(Clone)]
+pub struct Db {
+    pub(crate) backend: Backend,
+    /// Plain reads. On PostgreSQL the same pool as `write`.
+    pub(crate) read: AnyPool,
+    /// Writes and read-then-write transactions. On SQLite one connection, because SQLite has a
+    /// single writer anyway and queueing in the pool is cheaper than busy-waiting on the lock.
+    pub(crate) write: AnyPool,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db").field("backend", &self.backend).finish_non_exhaustive()
+    }
+}
+
+/// Migrations, in order: (version, description, SQLite SQL, PostgreSQL SQL). Embedded at
+/// compile time; adding one means adding a file to both `migrations/` folders and a line here.
+const MIGRATIONS: &[(i64, &str, &str, &str)] = &[(
+    1,
+    "init",
+    include_str!("../migrations/sqlite/0001_init.sql"),
+    include_str!("../migrations/postgres/0001_init.sql"),
+)];
+
+/// Read connections for a SQLite file; reads run in parallel under WAL.
+const SQLITE_READERS: u32 = 6;
+const POSTGRES_CONNECTIONS: u32 = 16;
+
+impl Db {
+    /// Opens `sqlite:///abs/path/weft.db` (the file is created if missing; `sqlite::memory:` gives
+    /// a private in-memory database) or `postgres://…`, and runs pending migrations.
+    pub async fn open(url: &str) -> Result<Db, DbError> {
+        install_default_drivers();
+        let db = if let Some(rest) = url.strip_prefix("sqlite:") {
+            Self::open_sqlite(rest).await?
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Self::open_postgres(url).await?
+        } else {
+            let scheme = url.split(':').next().unwrap_or_default();
+            return Err(DbError::Invalid(format!(
+                "database URL scheme `{scheme}:` is not supported: use sqlite:///path/to/weft.db or postgres://…"
+            )));
+        };
+        db.migrate().await?;
+        Ok(db)
+    }
+
+    /// Creates `dir` if needed and opens (or creates) `<dir>/weft.db`.
+    pub async fn open_dir(dir: &Path) -> Result<Db, DbError> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| DbError::Invalid(format!("cannot create data directory {}: {e}", dir.display())))?;
+        let file = std::path::absolute(dir.join("weft.db"))
+            .map_err(|e| DbError::Invalid(format!("cannot resolve data directory {}: {e}", dir.display())))?;
+        let file = file
+            .to_str()
+            .ok_or_else(|| DbError::Invalid(format!("data directory path {} is not valid UTF-8", dir.display())))?;
+        // The SQLite driver percent-decodes the path, so escape what would end or alter it.
+        let escaped = file.replace('%', "%25").replace('?', "%3F").replace('#', "%23");
+        Self::open(&format!("sqlite://{escaped}")).await
+    }
+
+    /// Which engine this database runs on.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Checks that the database answers (for readiness probes).
+    pub async fn ping(&self) -> Result<(), DbError> {
+        self.read.execute("SELECT 1").await?;
+        Ok(())
+    }
+
+    /// `rest` is the URL after `sqlite:`.
+    async fn open_sqlite(rest: &str) -> Result<Db, DbError> {
+        let (path, params) = match rest.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (rest, None),
+        };
+        let path = path.trim_start_matches("//");
+        let has_param = |name: &str| params.is_some_and(|q| q.split('&').any(|kv| kv.split('=').next() == Some(name)));
+        let memory =
+            path.is_empty() || path == ":memory:" || params.is_some_and(|q| q.split('&').any(|kv| kv == "mode=memory"));
+
+        if memory {
+            // A named in-memory database that lives as long as its one connection: the pool
+            // must never close it (idle timeout / max lifetime), or the data would vanish.
+            let url = format!("sqlite:file:{}?mode=memory", new_id("weft_memory"));
+            let pool = AnyPoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .connect(&url)
+                .await?;
+            return Ok(Db { backend: Backend::Sqlite, read: pool.clone(), write: pool });
+        }
+
+        let url = if has_param("mode") {
+            format!("sqlite://{path}?{}", params.unwrap_or_default())
+        } else {
+            match params {
+                Some(q) if !q.is_empty() => format!("sqlite://{path}?{q}&mode=rwc"),
+                _ => format!("sqlite://{path}?mode=rwc"),
+            }
+        };
+        // synchronous=NORMAL is per connection; with WAL it keeps every commit safe from a
+        // process crash (a power loss may drop the last commits) and makes commits cheap.
+        // foreign_keys=ON and busy_timeout=5s are the driver's defaults.
+        let options = || {
+            AnyPoolOptions::new().after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    conn.execute("PRAGMA synchronous = NORMAL").await?;
+                    Ok(())
+                })
+            })
+        };
+        let write = options().max_connections(1).connect(&url).await?;
+        // WAL is a property of the file (persisted), so set it once before the readers connect.
+        write.execute("PRAGMA journal_mode = WAL").await?;
+        let read = options().max_connections(SQLITE_READERS).connect(&url).await?;
+        Ok(Db { backend: Backend::Sqlite, read, write })
+    }
+
+    async fn open_postgres(url: &str) -> Result<Db, DbError> {
+        let pool = AnyPoolOptions::new().max_connections(POSTGRES_CONNECTIONS).connect(url).await?;
+        Ok(Db { backend: Backend::Postgres, read: pool.clone(), write: pool })
+    }
+
+    /// Applies pending migrations (idempotent; on PostgreSQL serialized across nodes by the
+    /// migrator's advisory lock).
+    async fn migrate(&self) -> Result<(), DbError> {
+        let migrations = MIGRATIONS
+            .iter()
+            .map(|&(version, description, sqlite, postgres)| {
+                let sql = match self.backend {
+                    Backend::Sqlite => sqlite,
+                    Backend::Postgres => postgres,
+                };
+                Migration::new(version, description.into(), MigrationType::Simple, sql.into_sql_str(), false)
+            })
+            .collect();
+        Migrator::with_migrations(migrations).run(&self.write).await?;
+        Ok(())
+    }
+
+    /// Starts a write transaction. On SQLite `BEGIN IMMEDIATE` takes the write lock up front: a
+    /// deferred transaction that reads first and writes later can fail with SQLITE_BUSY when
+    /// another process wrote in between, and no busy timeout can resolve that.
+    pub(crate) async fn begin_write(&self) -> Result<Transaction<'static, Any>, DbError> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.write.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.write.begin().await?,
+        })
+    }
+}

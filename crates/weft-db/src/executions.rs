@@ -1,0 +1,488 @@
+//! Executions: the durable work queue (create, claim with a lease, renew, checkpoint, finish)
+//! and the execution history (listing, steps, log lines). See the crate docs for the model.
+
+use sqlx::AnyConnection;
+use sqlx::any::AnyRow;
+use sqlx::{Any, AssertSqlSafe, Row};
+
+use crate::util::{Filters, get_json, get_opt_json, json_text, new_id, numeric_cursor, paginate, values_placeholders};
+use crate::{
+    Backend, Checkpoint, Db, DbError, Execution, ExecutionFilter, ExecutionStatus, Finish, LogRow, Millis,
+    NewExecution, Page, Paged, StepRow,
+};
+
+macro_rules! execution_cols {
+    () => {
+        "id, org_id, instance_id, customer_id, integration_id, version, flow_key, status, \
+         trigger_data, result, error, response, state, attempts, replay_of, lease_owner, \
+         lease_until, created_at, started_at, finished_at"
+    };
+}
+
+/// The claim, as one statement. `run_at` is the creation time of a queued execution and the
+/// lease expiry of a running one, so `run_at <= now` covers both "due" and "lease expired".
+macro_rules! claim_sql {
+    ($lock:literal) => {
+        concat!(
+            "UPDATE executions SET status = 'running', lease_owner = $1, lease_until = $2,
+                 run_at = $2, attempts = attempts + 1, started_at = COALESCE(started_at, $3)
+             WHERE id IN (SELECT id FROM executions
+                 WHERE status IN ('queued', 'running') AND run_at <= $3
+                 ORDER BY run_at LIMIT $4",
+            $lock,
+            ") RETURNING ",
+            execution_cols!()
+        )
+    };
+}
+
+/// SQLite has one writer, so the statement is atomic as is.
+const CLAIM_SQLITE: &str = claim_sql!("");
+/// Concurrent claimers skip rows another claimer has locked instead of waiting for them (and
+/// then finding them taken), so N runners claim N disjoint batches in parallel.
+const CLAIM_POSTGRES: &str = claim_sql!(" FOR UPDATE SKIP LOCKED");
+
+fn execution_from_row(row: &AnyRow) -> Result<Execution, DbError> {
+    let id: String = row.try_get("id")?;
+    let status: String = row.try_get("status")?;
+    let status = ExecutionStatus::from_name(&status)
+        .ok_or_else(|| DbError::Invalid(format!("execution {id} has unknown status `{status}`")))?;
+    Ok(Execution {
+        id,
+        org_id: row.try_get("org_id")?,
+        instance_id: row.try_get("instance_id")?,
+        customer_id: row.try_get("customer_id")?,
+        integration_id: row.try_get("integration_id")?,
+        version: row.try_get("version")?,
+        flow_key: row.try_get("flow_key")?,
+        status,
+        trigger: get_json(row, "trigger_data")?,
+        result: get_opt_json(row, "result")?,
+        error: get_opt_json(row, "error")?,
+        response: get_opt_json(row, "response")?,
+        state: get_opt_json(row, "state")?,
+        attempts: row.try_get("attempts")?,
+        replay_of: row.try_get("replay_of")?,
+        lease_owner: row.try_get("lease_owner")?,
+        lease_until: row.try_get("lease_until")?,
+        created_at: row.try_get("created_at")?,
+        started_at: row.try_get("started_at")?,
+        finished_at: row.try_get("finished_at")?,
+    })
+}
+
+fn step_from_row(row: &AnyRow) -> Result<StepRow, DbError> {
+    Ok(StepRow {
+        seq: row.try_get("seq")?,
+        path: row.try_get("path")?,
+        key: row.try_get("key")?,
+        kind: row.try_get("kind")?,
+        action: row.try_get("action")?,
+        status: row.try_get("status")?,
+        input: get_opt_json(row, "input")?,
+        output: get_opt_json(row, "output")?,
+        error: get_opt_json(row, "error")?,
+        attempts: row.try_get("attempts")?,
+        started_at: row.try_get("started_at")?,
+        finished_at: row.try_get("finished_at")?,
+    })
+}
+
+fn log_from_row(row: &AnyRow) -> Result<LogRow, DbError> {
+    Ok(LogRow {
+        seq: row.try_get("seq")?,
+        at: row.try_get("at")?,
+        level: row.try_get("level")?,
+        step_path: row.try_get("step_path")?,
+        message: row.try_get("message")?,
+    })
+}
+
+/// Rows per multi-row INSERT: few statements per checkpoint, far below both engines' limits on
+/// bound parameters.
+const INSERT_CHUNK: usize = 64;
+/// Statements for up to this many rows stay prepared (the common checkpoint carries one or two
+/// steps); bigger one-off batches are not worth a slot in the statement cache.
+const PERSISTENT_ROWS: usize = 8;
+
+/// Appends steps with seqs `first_seq`, `first_seq + 1`, … (the incoming seqs are ignored).
+async fn insert_steps(
+    conn: &mut AnyConnection,
+    execution_id: &str,
+    first_seq: i64,
+    steps: &[StepRow],
+) -> Result<(), DbError> {
+    let mut seq = first_seq;
+    for chunk in steps.chunks(INSERT_CHUNK) {
+        let sql = format!(
+            "INSERT INTO execution_steps (execution_id, seq, path, key, kind, action, status,
+                 input, output, error, attempts, started_at, finished_at) VALUES {}",
+            values_placeholders(chunk.len(), 13)
+        );
+        let mut query = sqlx::query::<Any>(AssertSqlSafe(sql)).persistent(chunk.len() <= PERSISTENT_ROWS);
+        for s in chunk {
+            query = query
+                .bind(execution_id)
+                .bind(seq)
+                .bind(&s.path)
+                .bind(&s.key)
+                .bind(&s.kind)
+                .bind(s.action.as_deref())
+                .bind(&s.status)
+                .bind(s.input.as_ref().map(json_text))
+                .bind(s.output.as_ref().map(json_text))
+                .bind(s.error.as_ref().map(json_text))
+                .bind(s.attempts)
+                .bind(s.started_at)
+                .bind(s.finished_at);
+            seq += 1;
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Appends log lines with seqs from `first_seq` (the incoming seqs are ignored).
+async fn insert_logs(
+    conn: &mut AnyConnection,
+    execution_id: &str,
+    first_seq: i64,
+    logs: &[LogRow],
+) -> Result<(), DbError> {
+    let mut seq = first_seq;
+    for chunk in logs.chunks(INSERT_CHUNK) {
+        let sql = format!(
+            "INSERT INTO execution_logs (execution_id, seq, at, level, step_path, message)
+             VALUES {}",
+            values_placeholders(chunk.len(), 6)
+        );
+        let mut query = sqlx::query::<Any>(AssertSqlSafe(sql)).persistent(chunk.len() <= PERSISTENT_ROWS);
+        for l in chunk {
+            query = query
+                .bind(execution_id)
+                .bind(seq)
+                .bind(l.at)
+                .bind(&l.level)
+                .bind(l.step_path.as_deref())
+                .bind(&l.message);
+            seq += 1;
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// After a lease-guarded UPDATE matched nothing: says why (missing, or leased by whom).
+async fn lease_error(conn: &mut AnyConnection, id: &str, owner: &str) -> DbError {
+    let row = sqlx::query("SELECT status, lease_owner FROM executions WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await;
+    match row {
+        Ok(None) => DbError::NotFound(format!("execution {id}")),
+        Ok(Some(row)) => {
+            let status: String = row.try_get("status").unwrap_or_default();
+            let holder: Option<String> = row.try_get("lease_owner").unwrap_or_default();
+            let holder = match holder {
+                Some(h) => format!("leased by `{h}`"),
+                None => "not leased".to_string(),
+            };
+            DbError::LeaseLost(format!("execution {id} is {status} and {holder}, not by `{owner}`"))
+        }
+        Err(e) => e.into(),
+    }
+}
+
+/// Bumps the per-execution step/log counters and returns the first seq of each new range.
+/// Runs the lease-guarded UPDATE given as `query` and turns "no row" into a lease error.
+async fn guarded_update(
+    conn: &mut AnyConnection,
+    query: sqlx::query::Query<'_, Any, sqlx::any::AnyArguments>,
+    id: &str,
+    owner: &str,
+    steps: usize,
+    logs: usize,
+) -> Result<(i64, i64), DbError> {
+    let Some(row) = query.fetch_optional(&mut *conn).await? else {
+        return Err(lease_error(conn, id, owner).await);
+    };
+    let step_last: i64 = row.try_get("step_seq")?;
+    let log_last: i64 = row.try_get("log_seq")?;
+    Ok((step_last - steps as i64 + 1, log_last - logs as i64 + 1))
+}
+
+impl Db {
+    /// Enqueues an execution (or creates it already claimed by `claimed_by`). Returns after the
+    /// commit: the execution survives any crash from then on.
+    pub async fn create_execution(&self, new: &NewExecution, now: Millis) -> Result<Execution, DbError> {
+        let id = new_id("exe");
+        let (status, lease_until, attempts, started_at, run_at) = match &new.claimed_by {
+            Some(owner) => {
+                if new.lease_ms <= 0 {
+                    return Err(DbError::Invalid(format!(
+                        "execution claimed by `{owner}` needs a positive lease_ms, got {}",
+                        new.lease_ms
+                    )));
+                }
+                let until = now + new.lease_ms;
+                (ExecutionStatus::Running, Some(until), 1, Some(now), until)
+            }
+            None => (ExecutionStatus::Queued, None, 0, None, now),
+        };
+        sqlx::query(
+            "INSERT INTO executions (id, org_id, instance_id, customer_id, integration_id, version,
+                 flow_key, status, trigger_data, attempts, replay_of, lease_owner, lease_until,
+                 run_at, step_seq, log_seq, created_at, started_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 0, 0, $15, $16)",
+        )
+        .bind(&id)
+        .bind(&new.org_id)
+        .bind(&new.instance_id)
+        .bind(&new.customer_id)
+        .bind(&new.integration_id)
+        .bind(new.version)
+        .bind(&new.flow_key)
+        .bind(status.as_str())
+        .bind(json_text(&new.trigger))
+        .bind(attempts)
+        .bind(new.replay_of.as_deref())
+        .bind(new.claimed_by.as_deref())
+        .bind(lease_until)
+        .bind(run_at)
+        .bind(now)
+        .bind(started_at)
+        .execute(&self.write)
+        .await?;
+        Ok(Execution {
+            id,
+            org_id: new.org_id.clone(),
+            instance_id: new.instance_id.clone(),
+            customer_id: new.customer_id.clone(),
+            integration_id: new.integration_id.clone(),
+            version: new.version,
+            flow_key: new.flow_key.clone(),
+            status,
+            trigger: new.trigger.clone(),
+            result: None,
+            error: None,
+            response: None,
+            state: None,
+            attempts,
+            replay_of: new.replay_of.clone(),
+            lease_owner: new.claimed_by.clone(),
+            lease_until,
+            created_at: now,
+            started_at,
+            finished_at: None,
+        })
+    }
+
+    /// Claims up to `limit` due executions for `owner`, oldest first: queued ones whose time has
+    /// come and running ones whose lease expired (their runner is presumed dead). Each becomes
+    /// `running` with a lease until `now + lease_ms` and one more attempt. Safe with any number
+    /// of concurrent claimers: an execution is never handed to two of them for the same lease.
+    pub async fn claim_executions(
+        &self,
+        owner: &str,
+        limit: u32,
+        lease_ms: i64,
+        now: Millis,
+    ) -> Result<Vec<Execution>, DbError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        if lease_ms <= 0 {
+            return Err(DbError::Invalid(format!("lease_ms must be positive, got {lease_ms}")));
+        }
+        let sql = match self.backend {
+            Backend::Sqlite => CLAIM_SQLITE,
+            Backend::Postgres => CLAIM_POSTGRES,
+        };
+        let rows = sqlx::query(sql)
+            .bind(owner)
+            .bind(now + lease_ms)
+            .bind(now)
+            .bind(i64::from(limit))
+            .fetch_all(&self.write)
+            .await?;
+        let mut claimed = rows.iter().map(execution_from_row).collect::<Result<Vec<_>, _>>()?;
+        // RETURNING has no defined order.
+        claimed.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(claimed)
+    }
+
+    /// Extends `owner`'s lease to `now + lease_ms`; false if it no longer holds the lease.
+    pub async fn renew_lease(&self, id: &str, owner: &str, lease_ms: i64, now: Millis) -> Result<bool, DbError> {
+        let done = sqlx::query(
+            "UPDATE executions SET lease_until = $1, run_at = $1
+             WHERE id = $2 AND lease_owner = $3 AND status = 'running'",
+        )
+        .bind(now + lease_ms)
+        .bind(id)
+        .bind(owner)
+        .execute(&self.write)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Saves the engine state and appends steps and logs (and the sync response, if given) in
+    /// one transaction, only while `owner` holds the lease ([`DbError::LeaseLost`] otherwise).
+    pub async fn checkpoint(&self, cp: &Checkpoint<'_>) -> Result<(), DbError> {
+        let mut tx = self.begin_write().await?;
+        let update = sqlx::query(
+            "UPDATE executions SET state = $1, response = COALESCE($2, response),
+                 step_seq = step_seq + $3, log_seq = log_seq + $4
+             WHERE id = $5 AND lease_owner = $6
+             RETURNING step_seq, log_seq",
+        )
+        .bind(json_text(cp.state))
+        .bind(cp.response.map(json_text))
+        .bind(cp.steps.len() as i64)
+        .bind(cp.logs.len() as i64)
+        .bind(cp.id)
+        .bind(cp.owner);
+        let (first_step, first_log) =
+            guarded_update(&mut tx, update, cp.id, cp.owner, cp.steps.len(), cp.logs.len()).await?;
+        insert_steps(&mut tx, cp.id, first_step, cp.steps).await?;
+        insert_logs(&mut tx, cp.id, first_log, cp.logs).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Ends an execution: final status, result, error, state, remaining steps and logs in one
+    /// transaction, releasing the lease; only while `owner` holds it ([`DbError::LeaseLost`]).
+    pub async fn finish_execution(&self, fin: &Finish<'_>) -> Result<(), DbError> {
+        if !fin.status.is_terminal() {
+            return Err(DbError::Invalid(format!(
+                "execution {} cannot finish with status `{}`: use succeeded, failed or canceled",
+                fin.id, fin.status
+            )));
+        }
+        let mut tx = self.begin_write().await?;
+        let update = sqlx::query(
+            "UPDATE executions SET status = $1, result = $2, error = $3, state = $4,
+                 response = COALESCE($5, response), finished_at = $6,
+                 started_at = COALESCE(started_at, $6), lease_owner = NULL, lease_until = NULL,
+                 step_seq = step_seq + $7, log_seq = log_seq + $8
+             WHERE id = $9 AND lease_owner = $10
+             RETURNING step_seq, log_seq",
+        )
+        .bind(fin.status.as_str())
+        .bind(fin.result.map(json_text))
+        .bind(fin.error.map(json_text))
+        .bind(json_text(fin.state))
+        .bind(fin.response.map(json_text))
+        .bind(fin.now)
+        .bind(fin.steps.len() as i64)
+        .bind(fin.logs.len() as i64)
+        .bind(fin.id)
+        .bind(fin.owner);
+        let (first_step, first_log) =
+            guarded_update(&mut tx, update, fin.id, fin.owner, fin.steps.len(), fin.logs.len()).await?;
+        insert_steps(&mut tx, fin.id, first_step, fin.steps).await?;
+        insert_logs(&mut tx, fin.id, first_log, fin.logs).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn get_execution(&self, org: &str, id: &str) -> Result<Option<Execution>, DbError> {
+        let row = sqlx::query(concat!("SELECT ", execution_cols!(), " FROM executions WHERE org_id = $1 AND id = $2"))
+            .bind(org)
+            .bind(id)
+            .fetch_optional(&self.read)
+            .await?;
+        row.as_ref().map(execution_from_row).transpose()
+    }
+
+    /// Executions, newest first, filtered by any combination of the filter's fields.
+    pub async fn list_executions(
+        &self,
+        org: &str,
+        filter: &ExecutionFilter,
+        page: &Page,
+    ) -> Result<Paged<Execution>, DbError> {
+        let limit = page.effective_limit();
+        let mut f = Filters::new(1);
+        if filter.instance_id.is_some() {
+            f.push("instance_id", "=");
+        }
+        if filter.customer_id.is_some() {
+            f.push("customer_id", "=");
+        }
+        if filter.flow_key.is_some() {
+            f.push("flow_key", "=");
+        }
+        if filter.status.is_some() {
+            f.push("status", "=");
+        }
+        if filter.since.is_some() {
+            f.push("created_at", ">=");
+        }
+        if filter.until.is_some() {
+            f.push("created_at", "<");
+        }
+        if page.cursor.is_some() {
+            f.push("id", "<");
+        }
+        let limit_param = f.placeholder();
+        let sql = format!(
+            concat!("SELECT ", execution_cols!(), " FROM executions WHERE org_id = $1{} ORDER BY id DESC LIMIT {}"),
+            f.sql, limit_param
+        );
+        let mut query = sqlx::query::<Any>(AssertSqlSafe(sql)).bind(org);
+        if let Some(v) = &filter.instance_id {
+            query = query.bind(v);
+        }
+        if let Some(v) = &filter.customer_id {
+            query = query.bind(v);
+        }
+        if let Some(v) = &filter.flow_key {
+            query = query.bind(v);
+        }
+        if let Some(v) = filter.status {
+            query = query.bind(v.as_str());
+        }
+        if let Some(v) = filter.since {
+            query = query.bind(v);
+        }
+        if let Some(v) = filter.until {
+            query = query.bind(v);
+        }
+        if let Some(c) = &page.cursor {
+            query = query.bind(c);
+        }
+        let rows = query.bind(i64::from(limit) + 1).fetch_all(&self.read).await?;
+        let items = rows.iter().map(execution_from_row).collect::<Result<Vec<_>, _>>()?;
+        Ok(paginate(items, limit, |e| e.id.clone()))
+    }
+
+    /// Every recorded step of an execution, in the order they were saved.
+    pub async fn list_steps(&self, execution_id: &str) -> Result<Vec<StepRow>, DbError> {
+        let rows = sqlx::query(
+            "SELECT seq, path, key, kind, action, status, input, output, error, attempts,
+                 started_at, finished_at
+             FROM execution_steps WHERE execution_id = $1 ORDER BY seq",
+        )
+        .bind(execution_id)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter().map(step_from_row).collect()
+    }
+
+    /// An execution's log lines, oldest first.
+    pub async fn list_logs(&self, execution_id: &str, page: &Page) -> Result<Paged<LogRow>, DbError> {
+        let limit = page.effective_limit();
+        let after = numeric_cursor(page)?.unwrap_or(0);
+        let rows = sqlx::query(
+            "SELECT seq, at, level, step_path, message FROM execution_logs
+             WHERE execution_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+        )
+        .bind(execution_id)
+        .bind(after)
+        .bind(i64::from(limit) + 1)
+        .fetch_all(&self.read)
+        .await?;
+        let items = rows.iter().map(log_from_row).collect::<Result<Vec<_>, _>>()?;
+        Ok(paginate(items, limit, |l| l.seq.to_string()))
+    }
+}
