@@ -1,0 +1,151 @@
+//! A real Weft server on 127.0.0.1:0 (SQLite in a temp dir, the built-in components, a runner)
+//! and a local HTTP service standing in for a customer's API.
+
+#![allow(dead_code)]
+
+use axum::routing::post;
+use serde_json::{Value, json};
+use std::sync::{Arc, Mutex};
+use weft_api::{ApiConfig, AppState};
+use weft_components::{EgressGuard, Registry};
+use weft_db::Db;
+use weft_model::Role;
+use weft_worker::{Worker, WorkerConfig};
+
+pub const REFERENCE: &str = include_str!("../../../../examples/order-sync.yaml");
+
+pub struct Server {
+    pub url: String,
+    pub owner: String,
+    pub db: Db,
+    pub org: String,
+    pub http: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+pub async fn start() -> Server {
+    start_with(|_| {}).await
+}
+
+pub async fn start_with(tune: impl FnOnce(&mut ApiConfig)) -> Server {
+    weft_components::install_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open_dir(dir.path()).await.unwrap();
+    let (org, _) = db.ensure_organization("test", 0).await.unwrap();
+    let (_, owner) = db.create_token(&org.id, "owner", Role::Owner, 0).await.unwrap();
+    let registry = Arc::new(Registry::builtin(EgressGuard::new(vec!["127.0.0.1/32".parse().unwrap()])));
+    let worker = Worker::new(db.clone(), registry, WorkerConfig::new("test-node"));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let mut cfg = ApiConfig::new(url.clone());
+    tune(&mut cfg);
+    let state = AppState::new(db.clone(), worker.clone(), cfg);
+    tokio::spawn(weft_api::serve(listener, state, std::future::pending()));
+    tokio::spawn(async move { worker.run_loop(std::future::pending()).await });
+    Server { url, owner, db, org: org.id, http: reqwest::Client::new(), _dir: dir }
+}
+
+impl Server {
+    pub async fn token(&self, role: Role) -> String {
+        self.db.create_token(&self.org, "test", role, 0).await.unwrap().1
+    }
+
+    /// Sends a request as `token` (None: no Authorization header); returns status and JSON body.
+    pub async fn call(&self, token: Option<&str>, method: &str, path: &str, body: Body) -> (u16, Value) {
+        let url = if path.starts_with("http") { path.to_string() } else { format!("{}{path}", self.url) };
+        let mut req = self.http.request(method.parse().unwrap(), url);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req = match body {
+            Body::None => req,
+            Body::Json(v) => req.json(&v),
+            Body::Raw(ctype, text) => req.header("content-type", ctype).body(text),
+        };
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        let body =
+            if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        (status, body)
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        self.call(Some(&self.owner), "GET", path, Body::None).await
+    }
+
+    pub async fn post(&self, path: &str, v: Value) -> (u16, Value) {
+        self.call(Some(&self.owner), "POST", path, Body::Json(v)).await
+    }
+
+    pub async fn import(&self, yaml: &str) -> (u16, Value) {
+        self.call(Some(&self.owner), "POST", "/api/v1/integrations", Body::Raw("application/yaml", yaml.to_string()))
+            .await
+    }
+
+    /// Imports, publishes, creates customer `acme` and deploys with `endpoint`; returns the instance.
+    pub async fn deploy_reference(&self, endpoint: &str) -> Value {
+        assert_eq!(self.import(REFERENCE).await.0, 201);
+        assert_eq!(self.post("/api/v1/integrations/order-sync/versions", Value::Null).await.0, 201);
+        let (st, _) = self.post("/api/v1/customers", json!({"external_id": "acme", "name": "Acme"})).await;
+        assert_eq!(st, 201);
+        let (st, inst) = self
+            .post(
+                "/api/v1/instances",
+                json!({"integration": "order-sync", "customer": "ext:acme", "config": {"endpoint": endpoint}}),
+            )
+            .await;
+        assert_eq!(st, 201, "{inst}");
+        inst
+    }
+
+    /// Polls until the execution has ended.
+    pub async fn finished(&self, id: &str) -> Value {
+        for _ in 0..200 {
+            let (st, e) = self.get(&format!("/api/v1/executions/{id}")).await;
+            assert_eq!(st, 200, "{e}");
+            if ["succeeded", "failed", "canceled"].contains(&e["status"].as_str().unwrap()) {
+                return e;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        panic!("execution {id} did not finish");
+    }
+}
+
+pub enum Body {
+    None,
+    Json(Value),
+    Raw(&'static str, String),
+}
+
+/// The customer's fulfilment API: records every order it receives.
+pub struct Fulfilment {
+    pub url: String,
+    pub orders: Arc<Mutex<Vec<Value>>>,
+}
+
+pub async fn fulfilment() -> Fulfilment {
+    let orders = Arc::new(Mutex::new(Vec::new()));
+    let seen = orders.clone();
+    let app = axum::Router::new().route(
+        "/orders",
+        post(move |axum::Json(order): axum::Json<Value>| {
+            let seen = seen.clone();
+            async move {
+                seen.lock().unwrap().push(order.clone());
+                axum::Json(json!({"accepted": order["id"]}))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Fulfilment { url, orders }
+}
+
+pub fn order(id: &str, lines: &[(&str, i64, f64)]) -> Value {
+    let lines: Vec<Value> =
+        lines.iter().map(|(sku, qty, price)| json!({"sku": sku, "qty": qty, "price": price})).collect();
+    json!({"id": id, "lines": lines})
+}

@@ -1,0 +1,323 @@
+//! Human renderings of the API's resources (customers, integrations, instances, executions,
+//! logs) as tables and detail blocks. Pure functions from the API's JSON to text; fields the
+//! server leaves out show as `-`, so a newer or older server still renders.
+
+use crate::output::{
+    Table, cell, duration_ms, field, indent, key_values, labels, one_line, pretty, step_error, timestamp, truncate,
+};
+use serde_json::Value;
+
+/// Longest error text in a listing cell; `execution show` has the full message.
+const ERROR_CELL_MAX: usize = 60;
+
+pub fn customer_table(items: &[Value]) -> String {
+    let mut table = Table::new(["ID", "EXTERNAL ID", "NAME", "LABELS", "CREATED"]);
+    for c in items {
+        table.row([
+            field(c, "id"),
+            field(c, "external_id"),
+            field(c, "name"),
+            labels(c.get("labels")),
+            timestamp(c.get("created_at")),
+        ]);
+    }
+    table.render()
+}
+
+pub fn customer_detail(c: &Value) -> String {
+    key_values(&[
+        ("ID", field(c, "id")),
+        ("Name", field(c, "name")),
+        ("External ID", field(c, "external_id")),
+        ("Labels", labels(c.get("labels"))),
+        ("Created", timestamp(c.get("created_at"))),
+        ("Updated", timestamp(c.get("updated_at"))),
+    ])
+}
+
+pub fn integration_table(items: &[Value]) -> String {
+    let mut table = Table::new(["KEY", "NAME", "LATEST", "ID", "UPDATED"]);
+    for i in items {
+        table.row([
+            field(i, "key"),
+            field(i, "name"),
+            latest_version(i),
+            field(i, "id"),
+            timestamp(i.get("updated_at")),
+        ]);
+    }
+    table.render()
+}
+
+/// `v3`, or `draft only` for an integration never published.
+fn latest_version(i: &Value) -> String {
+    match i.get("latest_version") {
+        Some(Value::Number(n)) => format!("v{n}"),
+        _ => "draft only".to_string(),
+    }
+}
+
+pub fn integration_detail(i: &Value) -> String {
+    let mut out = key_values(&[
+        ("ID", field(i, "id")),
+        ("Key", field(i, "key")),
+        ("Name", field(i, "name")),
+        ("Description", field(i, "description")),
+        ("Latest version", latest_version(i)),
+        ("Created", timestamp(i.get("created_at"))),
+        ("Updated", timestamp(i.get("updated_at"))),
+    ]);
+    if let Some(draft) = i.get("draft").filter(|d| !d.is_null()) {
+        let format = draft.get("format").and_then(Value::as_str).unwrap_or("json");
+        out.push_str(&format!("\nDraft ({format}):\n"));
+        // The draft is the imported source text when the server keeps it, else structured JSON.
+        match draft.get("definition") {
+            Some(Value::String(text)) => out.push_str(&indent(text)),
+            Some(definition) => out.push_str(&indent(&pretty(definition))),
+            None => out.push_str("  -\n"),
+        }
+    }
+    out
+}
+
+pub fn versions_table(items: &[Value]) -> String {
+    let mut table = Table::new(["VERSION", "INTEGRATION", "CREATED"]);
+    for v in items {
+        table.row([field(v, "version"), field(v, "integration_key"), timestamp(v.get("created_at"))]);
+    }
+    table.render()
+}
+
+pub fn instance_table(items: &[Value]) -> String {
+    let mut table = Table::new(["ID", "NAME", "CUSTOMER", "INTEGRATION", "VERSION", "STATE", "CREATED"]);
+    for i in items {
+        table.row([
+            field(i, "id"),
+            field(i, "name"),
+            field(i, "customer_id"),
+            integration_ref(i),
+            field(i, "version"),
+            state(i),
+            timestamp(i.get("created_at")),
+        ]);
+    }
+    table.render()
+}
+
+/// The integration's key when the server gives it (more readable), else its id.
+fn integration_ref(i: &Value) -> String {
+    match i.get("integration_key") {
+        Some(Value::String(key)) => key.clone(),
+        _ => field(i, "integration_id"),
+    }
+}
+
+fn state(i: &Value) -> String {
+    match i.get("enabled") {
+        Some(Value::Bool(true)) => "active".to_string(),
+        Some(Value::Bool(false)) => "paused".to_string(),
+        other => cell(other),
+    }
+}
+
+pub fn instance_detail(i: &Value) -> String {
+    let flows = match i.get("flows") {
+        Some(Value::Array(flows)) => flows.iter().map(|f| cell(Some(f))).collect::<Vec<_>>().join(", "),
+        other => cell(other),
+    };
+    let mut out = key_values(&[
+        ("ID", field(i, "id")),
+        ("Name", field(i, "name")),
+        ("Customer", field(i, "customer_id")),
+        ("Integration", format!("{} ({})", integration_ref(i), field(i, "integration_id"))),
+        ("Version", field(i, "version")),
+        ("State", state(i)),
+        ("Flows", flows),
+        ("Created", timestamp(i.get("created_at"))),
+        ("Updated", timestamp(i.get("updated_at"))),
+    ]);
+    out.push_str(&webhooks(i));
+    if let Some(config) = i.get("config") {
+        out.push_str("\nConfig:\n");
+        out.push_str(&indent(&pretty(config)));
+    }
+    out
+}
+
+/// The `Webhooks:` block (flow → URL), empty when the instance has no webhook flows.
+pub fn webhooks(i: &Value) -> String {
+    match i.get("webhooks") {
+        Some(Value::Object(hooks)) if !hooks.is_empty() => {
+            let mut table = Table::new(["FLOW", "URL"]);
+            for (flow, url) in hooks {
+                table.row([flow.clone(), cell(Some(url))]);
+            }
+            format!("\nWebhooks:\n{}", indent(&table.render()))
+        }
+        _ => String::new(),
+    }
+}
+
+pub fn execution_table(items: &[Value]) -> String {
+    let mut table = Table::new(["ID", "FLOW", "STATUS", "INSTANCE", "VERSION", "CREATED", "DURATION", "ERROR"]);
+    for e in items {
+        let error = match e.get("error") {
+            None | Some(Value::Null) => String::new(),
+            error => truncate(&step_error(error), ERROR_CELL_MAX),
+        };
+        table.row([
+            field(e, "id"),
+            field(e, "flow"),
+            field(e, "status"),
+            field(e, "instance_id"),
+            field(e, "version"),
+            timestamp(e.get("created_at")),
+            duration_ms(e.get("duration_ms")),
+            error,
+        ]);
+    }
+    table.render()
+}
+
+/// What started an execution, in a word where the server says so (`webhook`, `manual`, …).
+fn trigger(e: &Value) -> String {
+    match e.get("trigger") {
+        Some(Value::Object(t)) => ["kind", "type", "source"]
+            .iter()
+            .find_map(|k| t.get(*k).and_then(Value::as_str))
+            .map(str::to_string)
+            .unwrap_or_else(|| truncate(&Value::Object(t.clone()).to_string(), 80)),
+        other => cell(other),
+    }
+}
+
+pub fn execution_detail(e: &Value) -> String {
+    let mut out = key_values(&[
+        ("ID", field(e, "id")),
+        ("Flow", field(e, "flow")),
+        ("Status", field(e, "status")),
+        ("Instance", field(e, "instance_id")),
+        ("Customer", field(e, "customer_id")),
+        ("Integration", format!("{} v{}", field(e, "integration_id"), field(e, "version"))),
+        ("Trigger", trigger(e)),
+        ("Attempts", field(e, "attempts")),
+        ("Replay of", field(e, "replay_of")),
+        ("Created", timestamp(e.get("created_at"))),
+        ("Started", timestamp(e.get("started_at"))),
+        ("Finished", timestamp(e.get("finished_at"))),
+        ("Duration", duration_ms(e.get("duration_ms"))),
+    ]);
+    if let Some(Value::Array(steps)) = e.get("steps") {
+        out.push_str("\nSteps:\n");
+        if steps.is_empty() {
+            out.push_str("  (none ran)\n");
+        } else {
+            let mut table = Table::new(["PATH", "KIND", "ACTION", "STATUS", "ATTEMPTS", "DURATION", "ERROR"]);
+            for s in steps {
+                let error = match s.get("error") {
+                    None | Some(Value::Null) => String::new(),
+                    error => step_error(error),
+                };
+                let path = match s.get("path") {
+                    Some(Value::String(p)) => p.clone(),
+                    _ => field(s, "key"),
+                };
+                table.row([
+                    path,
+                    field(s, "kind"),
+                    field(s, "action"),
+                    field(s, "status"),
+                    field(s, "attempts"),
+                    duration_ms(s.get("duration_ms")),
+                    error,
+                ]);
+            }
+            out.push_str(&indent(&table.render()));
+        }
+    }
+    if let Some(result) = e.get("result").filter(|r| !r.is_null()) {
+        out.push_str("\nResult:\n");
+        out.push_str(&indent(&pretty(result)));
+    }
+    if let Some(error) = e.get("error").filter(|r| !r.is_null()) {
+        out.push_str("\nError:\n");
+        out.push_str(&indent(&step_error(Some(error))));
+        if let Some(details) = error.get("details").filter(|d| !d.is_null()) {
+            out.push_str(&indent(&pretty(details)));
+        }
+    }
+    out
+}
+
+pub fn logs_table(items: &[Value]) -> String {
+    let mut table = Table::new(["AT", "LEVEL", "STEP", "MESSAGE"]);
+    for l in items {
+        table.row([timestamp(l.get("at")), field(l, "level"), field(l, "step"), one_line(&field(l, "message"))]);
+    }
+    table.render()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn execution_detail_lists_steps_result_and_error() {
+        let e = json!({
+            "id": "exe_1", "instance_id": "ins_1", "customer_id": "cus_1", "integration_id": "int_1",
+            "version": 2, "flow": "new-order", "status": "failed", "attempts": 1,
+            "trigger": {"kind": "webhook", "body": {}}, "result": null,
+            "error": {"kind": "http_status", "message": "POST http://x/orders answered 500"},
+            "replay_of": null, "created_at": "2026-11-28T04:40:00.123Z", "started_at": null,
+            "finished_at": null, "duration_ms": 1500,
+            "steps": [
+                {"path": "lines", "key": "lines", "kind": "for_each", "action": null, "status": "succeeded",
+                 "attempts": 1, "duration_ms": 3, "error": null},
+                {"path": "decide.forward", "key": "forward", "kind": "action", "action": "http.request",
+                 "status": "failed", "attempts": 3, "duration_ms": 1200,
+                 "error": {"kind": "http_status", "message": "answered 500"}}
+            ]
+        });
+        let text = execution_detail(&e);
+        assert!(text.contains("Integration  int_1 v2\n"), "{text}");
+        assert!(text.contains("Trigger      webhook\n"), "{text}");
+        assert!(text.contains("Created      2026-11-28T04:40:00Z\n"), "{text}");
+        assert!(text.contains("Duration     1.5s\n"), "{text}");
+        assert!(
+            text.contains(
+                "  PATH            KIND      ACTION        STATUS     ATTEMPTS  DURATION  ERROR\n\
+                 \x20 lines           for_each  -             succeeded  1         3ms\n\
+                 \x20 decide.forward  action    http.request  failed     3         1.2s      http_status: answered 500\n"
+            ),
+            "{text}"
+        );
+        assert!(text.ends_with("Error:\n  http_status: POST http://x/orders answered 500\n"), "{text}");
+        assert!(!text.contains("Result:"));
+    }
+
+    #[test]
+    fn instance_detail_shows_webhooks_and_config() {
+        let i = json!({"id": "ins_1", "name": "Acme orders", "customer_id": "cus_1", "integration_id": "int_1",
+            "integration_key": "order-sync", "version": 1, "enabled": false,
+            "config": {"endpoint": "http://x", "api_key": "***"},
+            "webhooks": {"new-order": "http://127.0.0.1:8080/hooks/abc"}, "flows": ["new-order", "nightly"]});
+        let text = instance_detail(&i);
+        assert!(text.contains("Integration  order-sync (int_1)\n"), "{text}");
+        assert!(text.contains("State        paused\n"), "{text}");
+        assert!(text.contains("Flows        new-order, nightly\n"), "{text}");
+        assert!(text.contains("Webhooks:\n  FLOW       URL\n  new-order  http://127.0.0.1:8080/hooks/abc\n"), "{text}");
+        assert!(text.contains("Config:\n  {\n    \"endpoint\": \"http://x\",\n"), "{text}");
+    }
+
+    #[test]
+    fn integration_tables_mark_unpublished() {
+        let items = [
+            json!({"id": "int_1", "key": "order-sync", "name": "Order sync", "latest_version": 3}),
+            json!({"id": "int_2", "key": "crm", "name": "CRM", "latest_version": null}),
+        ];
+        let text = integration_table(&items);
+        assert!(text.contains("order-sync  Order sync  v3"), "{text}");
+        assert!(text.contains("crm         CRM         draft only"), "{text}");
+    }
+}

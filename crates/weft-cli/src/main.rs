@@ -1,0 +1,63 @@
+//! The `weft` binary: `weft serve` wires storage, runner and HTTP together; `weft token create`
+//! mints API tokens; every other command is a client of the REST API (see `client`).
+//! This is the only place that installs a tracing subscriber and uses `anyhow`.
+
+mod client;
+mod demo;
+mod output;
+mod serve;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "weft", version, about = "Weft: a self-hostable embedded integration platform")]
+struct Cli {
+    #[command(flatten)]
+    client: client::ClientOpts,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the Weft server (API, webhooks, runner) over embedded SQLite or PostgreSQL.
+    Serve(serve::ServeArgs),
+    /// Manage API tokens directly in the database (no server needed).
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    #[command(flatten)]
+    Client(client::ClientCommand),
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Print a new API token (and nothing else) on stdout.
+    Create(serve::TokenArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = match cli.command {
+        Command::Serve(args) => rt.block_on(serve::serve(args)),
+        Command::Token { command: TokenCommand::Create(args) } => rt.block_on(serve::token_create(args)),
+        Command::Client(cmd) => return rt.block_on(client::run(&cli.client, cmd)),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

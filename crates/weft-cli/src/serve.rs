@@ -1,0 +1,222 @@
+//! `weft serve` and `weft token create`: open the database, make sure the organization exists,
+//! and run the roles this process was asked for.
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use weft_api::{ApiConfig, AppState};
+use weft_components::{EgressGuard, Registry};
+use weft_db::Db;
+use weft_model::Role;
+use weft_worker::{Worker, WorkerConfig};
+
+/// Where the database is: a data directory (embedded SQLite) or a database URL.
+#[derive(Args, Clone)]
+pub struct DbArgs {
+    /// Directory of the embedded SQLite database.
+    #[arg(long, env = "WEFT_DATA_DIR", default_value = "./weft-data")]
+    pub data_dir: PathBuf,
+    /// Database URL (`postgres://…` or `sqlite://…`); overrides --data-dir.
+    #[arg(long, env = "WEFT_DATABASE_URL")]
+    pub database_url: Option<String>,
+}
+
+impl DbArgs {
+    async fn open(&self) -> Result<Db> {
+        match &self.database_url {
+            Some(url) => {
+                Db::open(url).await.with_context(|| format!("cannot open the database at {}", redact_url(url)))
+            }
+            None => Db::open_dir(&self.data_dir)
+                .await
+                .with_context(|| format!("cannot open the database in {}", self.data_dir.display())),
+        }
+    }
+}
+
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}://…@{}", &url[..s], &url[at + 1..]),
+        _ => url.to_string(),
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ServeRole {
+    Api,
+    Runner,
+    Scheduler,
+}
+
+#[derive(Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    db: DbArgs,
+    /// Address to listen on.
+    #[arg(long, env = "WEFT_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Base URL webhook URLs are built on (default: http://<listen address>).
+    #[arg(long, env = "WEFT_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// Roles this process runs (repeatable); default all.
+    #[arg(long = "role", value_enum)]
+    roles: Vec<ServeRole>,
+    /// Address ranges components may reach although private (e.g. 127.0.0.1/32); also
+    /// WEFT_EGRESS_ALLOW, comma-separated.
+    #[arg(long = "egress-allow", env = "WEFT_EGRESS_ALLOW", value_delimiter = ',')]
+    egress_allow: Vec<ipnet::IpNet>,
+    /// Largest accepted request body in bytes.
+    #[arg(long, env = "WEFT_BODY_LIMIT", default_value_t = 32 << 20)]
+    body_limit: usize,
+    /// Seed the reference example, a demo customer and instance, and print a curl that runs it.
+    #[arg(long)]
+    demo: bool,
+    /// Log format on stderr.
+    #[arg(long, env = "WEFT_LOG_FORMAT", value_enum, default_value = "text")]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Args)]
+pub struct TokenArgs {
+    #[command(flatten)]
+    db: DbArgs,
+    /// Role of the new token.
+    #[arg(long, default_value = "admin")]
+    role: Role,
+    /// What the token is for.
+    #[arg(long)]
+    name: Option<String>,
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+fn init_tracing(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("WEFT_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+pub async fn token_create(args: TokenArgs) -> Result<()> {
+    let db = args.db.open().await?;
+    let (org, _) = db.ensure_organization("default", now_ms()).await?;
+    let name = args.name.unwrap_or_else(|| format!("{} token (cli)", args.role.name()));
+    let (_, token) = db.create_token(&org.id, &name, args.role, now_ms()).await?;
+    println!("{token}");
+    Ok(())
+}
+
+pub async fn serve(args: ServeArgs) -> Result<()> {
+    init_tracing(args.log_format);
+    let roles = if args.roles.is_empty() {
+        vec![ServeRole::Api, ServeRole::Runner, ServeRole::Scheduler]
+    } else {
+        args.roles.clone()
+    };
+    let db = args.db.open().await?;
+    let (org, created) = db.ensure_organization("default", now_ms()).await?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    let public_url = args.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+    let mut egress = args.egress_allow.clone();
+    if args.demo {
+        // The demo's "customer API" is served by this process on loopback.
+        let ip = if addr.ip().is_unspecified() { "127.0.0.1".parse()? } else { addr.ip() };
+        egress.push(ipnet::IpNet::from(ip));
+    }
+    let registry = Arc::new(Registry::builtin(EgressGuard::new(egress)));
+    let node_id = format!("node-{}-{}", std::process::id(), &uuid_suffix());
+    let worker = Worker::new(db.clone(), registry, WorkerConfig::new(node_id));
+    if created {
+        let (_, token) = db.create_token(&org.id, "first owner token", Role::Owner, now_ms()).await?;
+        eprintln!("Created the organization. Owner API token (shown once, keep it):\n  {token}");
+    }
+    let demo = if args.demo { Some(crate::demo::seed(&db, &org.id, &worker, &public_url).await?) } else { None };
+
+    let shutdown = shutdown_signal();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut tasks = tokio::task::JoinSet::new();
+    if roles.contains(&ServeRole::Runner) {
+        let w = worker.clone();
+        let mut rx = stop_rx.clone();
+        tasks.spawn(async move {
+            w.run_loop(async move {
+                let _ = rx.wait_for(|s| *s).await;
+            })
+            .await;
+        });
+    }
+    let state = AppState::new(db.clone(), worker.clone(), {
+        let mut c = ApiConfig::new(public_url.clone());
+        c.body_limit = args.body_limit;
+        c.demo_fulfilment = args.demo;
+        c
+    });
+    if roles.contains(&ServeRole::Api) {
+        let mut rx = stop_rx.clone();
+        let st = state.clone();
+        tasks.spawn(async move {
+            let stop = async move {
+                let _ = rx.wait_for(|s| *s).await;
+            };
+            if let Err(e) = weft_api::serve(listener, st, stop).await {
+                tracing::error!(error = %e, "HTTP server failed");
+            }
+        });
+        tracing::info!(%addr, "listening");
+        eprintln!("Weft is listening on http://{addr}");
+    } else {
+        drop(listener);
+    }
+    if let Some(d) = demo {
+        d.print();
+    }
+    shutdown.await;
+    tracing::info!("shutting down: draining");
+    state.set_ready(false);
+    let _ = stop_tx.send(true);
+    let drain = async { while tasks.join_next().await.is_some() {} };
+    if tokio::time::timeout(std::time::Duration::from_secs(30), drain).await.is_err() {
+        bail!("in-flight work did not finish within 30s; it will be resumed by another runner");
+    }
+    Ok(())
+}
+
+fn uuid_suffix() -> String {
+    let mut b = [0u8; 4];
+    let _ = getrandom::fill(&mut b);
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}

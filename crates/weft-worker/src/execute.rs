@@ -1,0 +1,608 @@
+//! Driving one execution: the loop that feeds the engine events and carries out its commands.
+
+use crate::cache::FlowCache;
+use futures::FutureExt;
+use futures::stream::{FuturesUnordered, StreamExt};
+use serde_json::{Map, Value, json};
+use std::collections::HashSet;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{Notify, Semaphore, oneshot};
+use weft_components::{ActionContext, LogSink, Registry};
+use weft_db::{Checkpoint, CustomerRef, Db, DbError, Execution, ExecutionStatus, Finish, LogRow, StepRow};
+use weft_flow::{CallId, Command, CompiledFlow, Event, Run, RunContext, RunStatus, StepRecord, advance};
+use weft_model::redact::Redactor;
+use weft_model::{ErrorKind, LogLevel, StepError};
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// Limits and identity of this runner.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// Names this process as lease owner; unique per process.
+    pub node_id: String,
+    /// How long a claim lasts without renewal; renewed every third of it.
+    pub lease: Duration,
+    /// Wall-clock bound of one execution.
+    pub max_duration: Duration,
+    /// Log lines stored per execution; further lines are dropped (and that is said once).
+    pub max_log_lines: usize,
+    /// Largest JSON output one step may produce.
+    pub max_step_output_bytes: usize,
+    /// How deep `call_flow` may nest.
+    pub max_call_depth: u32,
+    /// Executions this runner drives at once.
+    pub concurrency: usize,
+    /// How often an idle runner looks for queued work it was not told about.
+    pub poll_interval: Duration,
+}
+
+impl WorkerConfig {
+    pub fn new(node_id: impl Into<String>) -> WorkerConfig {
+        WorkerConfig {
+            node_id: node_id.into(),
+            lease: Duration::from_secs(30),
+            max_duration: Duration::from_secs(3600),
+            max_log_lines: 10_000,
+            max_step_output_bytes: 8 << 20,
+            max_call_depth: 8,
+            concurrency: 256,
+            poll_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+/// How a sync webhook is answered: by a `respond` step, or by the flow's end.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SyncOutcome {
+    Responded { status: u16, headers: Map<String, Value>, body: Value },
+    Finished { status: ExecutionStatus, result: Option<Value>, error: Option<Value> },
+}
+
+/// A runner: cheap to clone, shared by the HTTP layer (dispatch) and the claim loop.
+#[derive(Clone)]
+pub struct Worker {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: Db,
+    registry: Arc<Registry>,
+    cache: FlowCache,
+    cfg: WorkerConfig,
+    /// Woken when work was queued in this process, so the claim loop need not wait for its poll.
+    wake: Notify,
+    /// Executions this process drives now: their leases are renewed by the heartbeat.
+    inflight: Mutex<HashSet<String>>,
+    slots: Arc<Semaphore>,
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+impl Worker {
+    pub fn new(db: Db, registry: Arc<Registry>, cfg: WorkerConfig) -> Worker {
+        let cache = FlowCache::new(registry.action_specs());
+        let slots = Arc::new(Semaphore::new(cfg.concurrency.max(1)));
+        Worker {
+            inner: Arc::new(Inner {
+                db,
+                registry,
+                cache,
+                cfg,
+                wake: Notify::new(),
+                inflight: Mutex::new(HashSet::new()),
+                slots,
+            }),
+        }
+    }
+
+    pub fn config(&self) -> &WorkerConfig {
+        &self.inner.cfg
+    }
+
+    pub fn flow_cache(&self) -> &FlowCache {
+        &self.inner.cache
+    }
+
+    /// Drives an execution that was created already claimed by this node (`claimed_by` =
+    /// node id). The receiver yields the sync webhook answer as soon as it is known.
+    pub fn dispatch(&self, exe: Execution) -> oneshot::Receiver<SyncOutcome> {
+        let (tx, rx) = oneshot::channel();
+        let worker = self.clone();
+        tokio::spawn(async move { worker.execute(exe, Some(tx)).await });
+        rx
+    }
+
+    /// Tells the claim loop that queued work exists.
+    pub fn notify(&self) {
+        self.inner.wake.notify_one();
+    }
+
+    /// Claims and drives queued executions until `shutdown` resolves; renews leases meanwhile.
+    /// On shutdown it stops claiming and waits for in-flight executions.
+    pub async fn run_loop(&self, shutdown: impl Future<Output = ()>) {
+        let heartbeat = tokio::spawn(self.clone().heartbeat());
+        tokio::pin!(shutdown);
+        loop {
+            let free = self.inner.slots.available_permits().min(64) as u32;
+            let mut claimed = 0;
+            if free > 0 {
+                let lease = self.inner.cfg.lease.as_millis() as i64;
+                match self.inner.db.claim_executions(&self.inner.cfg.node_id, free, lease, now_ms()).await {
+                    Ok(batch) => {
+                        claimed = batch.len();
+                        for exe in batch {
+                            let worker = self.clone();
+                            tokio::spawn(async move { worker.execute(exe, None).await });
+                        }
+                    }
+                    Err(e) => tracing::error!(error = %e, "claiming executions failed"),
+                }
+            }
+            if claimed as u32 == free && free > 0 {
+                continue; // there may be more
+            }
+            tokio::select! {
+                _ = &mut shutdown => break,
+                _ = self.inner.wake.notified() => {}
+                _ = tokio::time::sleep(self.inner.cfg.poll_interval) => {}
+            }
+        }
+        let all = self.inner.cfg.concurrency.max(1) as u32;
+        let _drained = self.inner.slots.acquire_many(all).await;
+        heartbeat.abort();
+    }
+
+    async fn heartbeat(self) {
+        let every = self.inner.cfg.lease / 3;
+        loop {
+            tokio::time::sleep(every).await;
+            let ids: Vec<String> = self.inner.inflight.lock().expect("inflight lock").iter().cloned().collect();
+            let lease = self.inner.cfg.lease.as_millis() as i64;
+            for id in ids {
+                match self.inner.db.renew_lease(&id, &self.inner.cfg.node_id, lease, now_ms()).await {
+                    Ok(true) => {}
+                    Ok(false) => tracing::warn!(execution = %id, "lease lost"),
+                    Err(e) => tracing::warn!(execution = %id, error = %e, "lease renewal failed"),
+                }
+            }
+        }
+    }
+
+    /// Drives one claimed execution to its end (or until its lease is lost).
+    pub async fn execute(&self, exe: Execution, respond: Option<oneshot::Sender<SyncOutcome>>) {
+        let _slot = self.inner.slots.clone().acquire_owned().await;
+        let id = exe.id.clone();
+        self.inner.inflight.lock().expect("inflight lock").insert(id.clone());
+        let respond = Arc::new(Mutex::new(respond));
+        if let Err(e) = self.execute_inner(exe, respond.clone()).await {
+            tracing::error!(execution = %id, error = %e, "execution stopped");
+        }
+        self.inner.inflight.lock().expect("inflight lock").remove(&id);
+        // A sync caller still waiting learns the execution ended without an answer from us.
+        if let Some(tx) = respond.lock().expect("respond lock").take() {
+            let _ = tx.send(SyncOutcome::Finished {
+                status: ExecutionStatus::Failed,
+                result: None,
+                error: Some(json!({"kind": "component", "message": "the execution stopped before it finished"})),
+            });
+        }
+    }
+
+    async fn execute_inner(
+        &self,
+        exe: Execution,
+        respond: Arc<Mutex<Option<oneshot::Sender<SyncOutcome>>>>,
+    ) -> Result<(), DbError> {
+        let db = &self.inner.db;
+        let loaded = match self.inner.cache.load(db, &exe.org_id, &exe.integration_id, exe.version).await {
+            Ok(l) => l,
+            Err(e) => {
+                return self.fail_early(&exe, &respond, StepError::new(ErrorKind::Component, e.to_string())).await;
+            }
+        };
+        let Some(flow) = loaded.flows.get(&exe.flow_key).cloned() else {
+            let msg = format!("flow `{}` does not exist in version {}", exe.flow_key, exe.version);
+            return self.fail_early(&exe, &respond, StepError::new(ErrorKind::Component, msg)).await;
+        };
+        let Some(instance) = db.get_instance(&exe.org_id, &exe.instance_id).await? else {
+            let msg = format!("instance {} was deleted", exe.instance_id);
+            return self.fail_early(&exe, &respond, StepError::new(ErrorKind::Component, msg)).await;
+        };
+        let customer = db.get_customer(&exe.org_id, &CustomerRef::Id(exe.customer_id.clone())).await?;
+        let config = instance.config.as_object().cloned().unwrap_or_default();
+        let redactor = Redactor::new(&loaded.def, &config);
+        let ctx = RunContext {
+            config: Value::Object(config),
+            instance: json!({"id": instance.id, "name": instance.name, "version": instance.version}),
+            customer: customer
+                .map(|c| json!({"id": c.id, "external_id": c.external_id, "name": c.name, "labels": c.labels}))
+                .unwrap_or(Value::Null),
+            execution: json!({"id": exe.id, "flow": exe.flow_key, "attempt": exe.attempts}),
+        };
+        let shared = Arc::new(Shared {
+            worker: self.clone(),
+            exe_id: exe.id.clone(),
+            flows: loaded.flows.clone(),
+            redactor,
+            buffers: Mutex::new(Buffers::default()),
+            respond,
+        });
+        let started = exe.started_at.unwrap_or_else(now_ms);
+        let deadline = started + self.inner.cfg.max_duration.as_millis() as i64;
+        let start = match exe.state.clone().map(serde_json::from_value::<Run>) {
+            Some(Ok(run)) if run.status() != RunStatus::Pending => Start::Resume(Box::new(run)),
+            _ => Start::Fresh(exe.trigger.clone()),
+        };
+        let outcome = drive(shared.clone(), flow, ctx, start, 0, String::new(), Some(deadline)).await;
+        let (status, result, error, state) = match outcome {
+            Driven::Done { run, status, result, error } => (status, result, error, run),
+            Driven::LeaseLost => return Ok(()),
+            Driven::Db(e) => return Err(e),
+        };
+        let exe_status = match status {
+            RunStatus::Succeeded => ExecutionStatus::Succeeded,
+            RunStatus::Canceled => ExecutionStatus::Canceled,
+            _ => ExecutionStatus::Failed,
+        };
+        let result = result.map(|r| shared.redactor.redact_value(&r));
+        let error = error.map(|e| shared.redactor.redact_value(&serde_json::to_value(e).expect("step error json")));
+        let (steps, logs, response) = shared.take_buffers();
+        let state = serde_json::to_value(&state).expect("run state json");
+        let fin = Finish {
+            id: &exe.id,
+            owner: &self.inner.cfg.node_id,
+            status: exe_status,
+            result: result.as_ref(),
+            error: error.as_ref(),
+            state: &state,
+            steps: &steps,
+            logs: &logs,
+            response: response.as_ref(),
+            now: now_ms(),
+        };
+        match db.finish_execution(&fin).await {
+            Ok(()) => {}
+            Err(DbError::LeaseLost(_)) => return Ok(()),
+            Err(e) => return Err(e),
+        }
+        if let Some(tx) = shared.respond.lock().expect("respond lock").take() {
+            let _ = tx.send(SyncOutcome::Finished { status: exe_status, result, error });
+        }
+        Ok(())
+    }
+
+    async fn fail_early(
+        &self,
+        exe: &Execution,
+        respond: &Mutex<Option<oneshot::Sender<SyncOutcome>>>,
+        err: StepError,
+    ) -> Result<(), DbError> {
+        let error = serde_json::to_value(&err).expect("step error json");
+        let log = LogRow { seq: 0, at: now_ms(), level: "error".into(), step_path: None, message: err.to_string() };
+        let fin = Finish {
+            id: &exe.id,
+            owner: &self.inner.cfg.node_id,
+            status: ExecutionStatus::Failed,
+            result: None,
+            error: Some(&error),
+            state: &Value::Null,
+            steps: &[],
+            logs: std::slice::from_ref(&log),
+            response: None,
+            now: now_ms(),
+        };
+        match self.inner.db.finish_execution(&fin).await {
+            Ok(()) | Err(DbError::LeaseLost(_)) => {}
+            Err(e) => return Err(e),
+        }
+        if let Some(tx) = respond.lock().expect("respond lock").take() {
+            let _ =
+                tx.send(SyncOutcome::Finished { status: ExecutionStatus::Failed, result: None, error: Some(error) });
+        }
+        Ok(())
+    }
+}
+
+/// What one execution's flows share while running (call_flow children included).
+struct Shared {
+    worker: Worker,
+    exe_id: String,
+    flows: std::collections::HashMap<String, Arc<CompiledFlow>>,
+    redactor: Redactor,
+    buffers: Mutex<Buffers>,
+    respond: Arc<Mutex<Option<oneshot::Sender<SyncOutcome>>>>,
+}
+
+#[derive(Default)]
+struct Buffers {
+    steps: Vec<StepRow>,
+    logs: Vec<LogRow>,
+    log_count: usize,
+    response: Option<Value>,
+}
+
+impl Shared {
+    fn log(&self, level: LogLevel, step_path: Option<String>, message: String) {
+        let max = self.worker.inner.cfg.max_log_lines;
+        let mut b = self.buffers.lock().expect("buffers lock");
+        b.log_count += 1;
+        if b.log_count > max + 1 {
+            return;
+        }
+        let (level, message) = if b.log_count == max + 1 {
+            (LogLevel::Warn, format!("log limit of {max} lines per execution reached; further lines are dropped"))
+        } else {
+            (level, self.redactor.redact_str(&message))
+        };
+        b.logs.push(LogRow { seq: 0, at: now_ms(), level: level.name().into(), step_path, message });
+    }
+
+    fn record_step(&self, prefix: &str, r: StepRecord) {
+        let red = |v: Option<Value>| v.map(|v| self.redactor.redact_value(&v));
+        let row = StepRow {
+            seq: 0,
+            path: format!("{prefix}{}", r.path),
+            key: r.key,
+            kind: r.kind,
+            action: r.action,
+            status: serde_json::to_value(r.status).ok().and_then(|s| s.as_str().map(String::from)).unwrap_or_default(),
+            input: red(r.input),
+            output: red(r.output),
+            error: red(r.error.map(|e| serde_json::to_value(e).expect("step error json"))),
+            attempts: r.attempts as i64,
+            started_at: r.started_at,
+            finished_at: r.finished_at,
+        };
+        self.buffers.lock().expect("buffers lock").steps.push(row);
+    }
+
+    fn take_buffers(&self) -> (Vec<StepRow>, Vec<LogRow>, Option<Value>) {
+        let mut b = self.buffers.lock().expect("buffers lock");
+        (std::mem::take(&mut b.steps), std::mem::take(&mut b.logs), b.response.clone())
+    }
+
+    async fn checkpoint(&self, run: &Run) -> Result<(), DbError> {
+        let (steps, logs, response) = self.take_buffers();
+        let state = serde_json::to_value(run).expect("run state json");
+        let cp = Checkpoint {
+            id: &self.exe_id,
+            owner: &self.worker.inner.cfg.node_id,
+            state: &state,
+            steps: &steps,
+            logs: &logs,
+            response: response.as_ref(),
+        };
+        self.worker.inner.db.checkpoint(&cp).await
+    }
+}
+
+enum Start {
+    Fresh(Value),
+    Resume(Box<Run>),
+}
+
+enum Driven {
+    Done { run: Box<Run>, status: RunStatus, result: Option<Value>, error: Option<StepError> },
+    LeaseLost,
+    Db(DbError),
+}
+
+type CallResult = (CallId, Result<Value, StepError>);
+
+/// Runs one flow (the execution's own, or a `call_flow` child at `depth` > 0) to its end.
+/// Only the execution's own flow checkpoints; a child runs again whole after a crash.
+fn drive(
+    shared: Arc<Shared>,
+    flow: Arc<CompiledFlow>,
+    ctx: RunContext,
+    start: Start,
+    depth: u32,
+    prefix: String,
+    deadline: Option<i64>,
+) -> BoxFuture<Driven> {
+    async move {
+        let mut inflight: FuturesUnordered<BoxFuture<CallResult>> = FuturesUnordered::new();
+        let mut wake_at: Option<i64> = None;
+        let mut finish: Option<(RunStatus, Option<Value>, Option<StepError>)> = None;
+        let (mut run, cmds) = match start {
+            Start::Fresh(trigger) => advance(&flow, Run::new(), &ctx, Event::Start { trigger }, now_ms()),
+            Start::Resume(run) => {
+                let cmds = run.pending_calls();
+                wake_at = run.next_wake();
+                (*run, cmds)
+            }
+        };
+        handle(&shared, &ctx, &prefix, depth, cmds, &mut inflight, &mut wake_at, &mut finish);
+        while finish.is_none() {
+            let sleep_until = match (wake_at, deadline) {
+                (Some(w), Some(d)) => Some(w.min(d)),
+                (w, d) => w.or(d),
+            };
+            let sleep = async {
+                match sleep_until {
+                    Some(at) => tokio::time::sleep(Duration::from_millis((at - now_ms()).max(0) as u64)).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let event = tokio::select! {
+                Some((call, res)) = inflight.next() => match res {
+                    Ok(output) => Some(Event::ActionSucceeded { call, output }),
+                    Err(error) => Some(Event::ActionFailed { call, error }),
+                },
+                _ = sleep => None,
+            };
+            let now = now_ms();
+            let is_call_result = event.is_some();
+            let event = match event {
+                Some(ev) => ev,
+                None if deadline.is_some_and(|d| now >= d) => {
+                    let limit = shared.worker.inner.cfg.max_duration;
+                    let err = StepError::new(
+                        ErrorKind::Limit,
+                        format!("the execution ran over its time limit of {}s", limit.as_secs()),
+                    );
+                    shared.log(LogLevel::Error, None, err.message.clone());
+                    finish = Some((RunStatus::Failed, None, Some(err)));
+                    break;
+                }
+                None => {
+                    wake_at = None;
+                    Event::Wake
+                }
+            };
+            let (next, cmds) = advance(&flow, run, &ctx, event, now);
+            run = next;
+            if run.next_wake().is_none() {
+                wake_at = None;
+            }
+            handle(&shared, &ctx, &prefix, depth, cmds, &mut inflight, &mut wake_at, &mut finish);
+            // A completed call is a side effect: checkpoint so it is never repeated after a crash.
+            if depth == 0 && is_call_result && finish.is_none() {
+                match shared.checkpoint(&run).await {
+                    Ok(()) => {}
+                    Err(DbError::LeaseLost(_)) => return Driven::LeaseLost,
+                    Err(e) => return Driven::Db(e),
+                }
+            }
+        }
+        let (status, result, error) = finish.expect("loop ends with an outcome");
+        Driven::Done { run: Box::new(run), status, result, error }
+    }
+    .boxed()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn handle(
+    shared: &Arc<Shared>,
+    ctx: &RunContext,
+    prefix: &str,
+    depth: u32,
+    cmds: Vec<Command>,
+    inflight: &mut FuturesUnordered<BoxFuture<CallResult>>,
+    wake_at: &mut Option<i64>,
+    finish: &mut Option<(RunStatus, Option<Value>, Option<StepError>)>,
+) {
+    for cmd in cmds {
+        match cmd {
+            Command::RunAction { call, step_path, action, input, attempt, timeout_ms, idempotency_key } => {
+                let shared2 = shared.clone();
+                let path = format!("{prefix}{step_path}");
+                let log_shared = shared.clone();
+                let log_path = path.clone();
+                let log = LogSink::new(move |level, msg| log_shared.log(level, Some(log_path.clone()), msg));
+                let timeout = timeout_ms.map(Duration::from_millis);
+                let cx = ActionContext {
+                    execution_id: shared.exe_id.clone(),
+                    step_path: path.clone(),
+                    idempotency_key,
+                    attempt,
+                    timeout,
+                    log,
+                };
+                inflight.push(
+                    async move {
+                        let registry = shared2.worker.inner.registry.clone();
+                        let run = registry.run(&action, input, &cx);
+                        let res = match timeout {
+                            Some(t) => match tokio::time::timeout(t, run).await {
+                                Ok(r) => r,
+                                Err(_) => Err(StepError::new(
+                                    ErrorKind::Timeout,
+                                    format!("`{action}` did not finish within its timeout of {}ms", t.as_millis()),
+                                )),
+                            },
+                            None => run.await,
+                        };
+                        let max = shared2.worker.inner.cfg.max_step_output_bytes;
+                        let res = res.and_then(|out| {
+                            let size = serde_json::to_vec(&out).map(|v| v.len()).unwrap_or(usize::MAX);
+                            if size > max {
+                                Err(StepError::new(
+                                    ErrorKind::Limit,
+                                    format!("the output of `{action}` is {size} bytes, over the step output limit of {max} bytes"),
+                                ))
+                            } else {
+                                Ok(out)
+                            }
+                        });
+                        (call, res)
+                    }
+                    .boxed(),
+                );
+            }
+            Command::CallFlow { call, step_path, flow, input, attempt: _, timeout_ms } => {
+                let max_depth = shared.worker.inner.cfg.max_call_depth;
+                let child = shared.flows.get(&flow).cloned();
+                let shared2 = shared.clone();
+                let mut child_ctx = ctx.clone();
+                let child_prefix = format!("{prefix}{step_path}>");
+                inflight.push(
+                    async move {
+                        let Some(child) = child else {
+                            return (
+                                call,
+                                Err(StepError::new(ErrorKind::Input, format!("flow `{flow}` does not exist"))),
+                            );
+                        };
+                        if depth + 1 > max_depth {
+                            let msg = format!("call_flow nested deeper than the limit of {max_depth}");
+                            return (call, Err(StepError::new(ErrorKind::Limit, msg)));
+                        }
+                        if let Some(obj) = child_ctx.execution.as_object_mut() {
+                            obj.insert("flow".into(), Value::String(flow.clone()));
+                        }
+                        let trigger = json!({"body": input, "headers": {}, "query": {}, "method": "CALL"});
+                        let run =
+                            drive(shared2, child, child_ctx, Start::Fresh(trigger), depth + 1, child_prefix, None);
+                        let driven = match timeout_ms {
+                            Some(t) => match tokio::time::timeout(Duration::from_millis(t), run).await {
+                                Ok(d) => d,
+                                Err(_) => {
+                                    let msg = format!("flow `{flow}` did not finish within its timeout of {t}ms");
+                                    return (call, Err(StepError::new(ErrorKind::Timeout, msg)));
+                                }
+                            },
+                            None => run.await,
+                        };
+                        let res = match driven {
+                            Driven::Done { status: RunStatus::Succeeded, result, .. } => {
+                                Ok(result.unwrap_or(Value::Null))
+                            }
+                            Driven::Done { error: Some(e), .. } => Err(e),
+                            Driven::Done { .. } => {
+                                Err(StepError::new(ErrorKind::Component, format!("flow `{flow}` was canceled")))
+                            }
+                            Driven::LeaseLost | Driven::Db(_) => {
+                                Err(StepError::new(ErrorKind::Component, format!("flow `{flow}` could not be stored")))
+                            }
+                        };
+                        (call, res)
+                    }
+                    .boxed(),
+                );
+            }
+            Command::WakeAt { at } => *wake_at = Some(wake_at.map_or(at, |w| w.min(at))),
+            Command::Respond { status, headers, body } => {
+                // Only the execution's own flow answers the webhook.
+                if depth == 0 {
+                    let body = shared.redactor.redact_value(&body);
+                    shared.buffers.lock().expect("buffers lock").response =
+                        Some(json!({"status": status, "headers": headers, "body": body}));
+                    if let Some(tx) = shared.respond.lock().expect("respond lock").take() {
+                        let _ = tx.send(SyncOutcome::Responded { status, headers, body });
+                    }
+                }
+            }
+            Command::Log { level, step_path, message } => {
+                shared.log(level, step_path.map(|p| format!("{prefix}{p}")), message)
+            }
+            Command::StepFinished(record) => shared.record_step(prefix, record),
+            Command::Finish { status, result, error } => *finish = Some((status, result, error)),
+        }
+    }
+}

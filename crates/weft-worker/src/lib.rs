@@ -1,0 +1,14 @@
+//! The imperative shell around the pure flow engine: it claims executions, feeds the engine
+//! events, carries out the engine's commands through components, enforces timeouts and limits,
+//! and persists checkpoints, step results and log lines.
+//!
+//! Two ways in: [`Worker::dispatch`] runs an execution that the caller (the webhook handler)
+//! created already claimed by this node, returning a channel for the sync webhook response;
+//! [`Worker::run_loop`] claims queued executions (and executions whose runner stopped renewing its
+//! lease) until shutdown. Either way an execution is driven by [`Worker::execute`].
+
+mod cache;
+mod execute;
+
+pub use cache::{FlowCache, LoadError, LoadedVersion};
+pub use execute::{SyncOutcome, Worker, WorkerConfig};
