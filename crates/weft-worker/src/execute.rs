@@ -9,11 +9,11 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{Notify, Semaphore, oneshot};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, oneshot};
 use weft_components::{ActionContext, LogSink, Registry};
 use weft_db::{Checkpoint, CustomerRef, Db, DbError, Execution, ExecutionStatus, Finish, LogRow, StepRow};
 use weft_flow::{CallId, Command, CompiledFlow, Event, Run, RunContext, RunStatus, StepRecord, advance};
-use weft_model::redact::Redactor;
+use weft_model::redact::{REDACTED, Redactor};
 use weft_model::{ErrorKind, LogLevel, StepError};
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
@@ -75,8 +75,31 @@ struct Inner {
     /// Woken when work was queued in this process, so the claim loop need not wait for its poll.
     wake: Notify,
     /// Executions this process drives now: their leases are renewed by the heartbeat.
-    inflight: Mutex<HashSet<String>>,
+    inflight: Mutex<Inflight>,
     slots: Arc<Semaphore>,
+}
+
+#[derive(Default)]
+struct Inflight {
+    ids: HashSet<String>,
+    /// Whether a heartbeat task is running. It runs while `ids` is non-empty, whichever way the
+    /// executions came in: a process that only dispatches (an API-only node) must renew the
+    /// leases of what it runs too, or a runner node would take them over mid-run.
+    heartbeat: bool,
+}
+
+/// Keeps an execution in the heartbeat's set for as long as it is driven. Removing it on drop
+/// (not after the drive returns) matters when the driving task is aborted: a lease renewed
+/// forever would keep the execution from ever being taken over.
+struct InflightGuard {
+    worker: Worker,
+    id: String,
+}
+
+impl Drop for InflightGuard {
+    fn drop(&mut self) {
+        self.worker.inner.inflight.lock().expect("inflight lock").ids.remove(&self.id);
+    }
 }
 
 fn now_ms() -> i64 {
@@ -94,7 +117,7 @@ impl Worker {
                 cache,
                 cfg,
                 wake: Notify::new(),
-                inflight: Mutex::new(HashSet::new()),
+                inflight: Mutex::new(Inflight::default()),
                 slots,
             }),
         }
@@ -122,10 +145,11 @@ impl Worker {
         self.inner.wake.notify_one();
     }
 
-    /// Claims and drives queued executions until `shutdown` resolves; renews leases meanwhile.
-    /// On shutdown it stops claiming and waits for in-flight executions.
+    /// Claims and drives queued executions until `shutdown` resolves. On shutdown it stops
+    /// claiming and waits for every execution in flight in this process (dispatched ones too).
+    /// Leases are renewed by a heartbeat that runs whenever executions are in flight, with or
+    /// without this loop.
     pub async fn run_loop(&self, shutdown: impl Future<Output = ()>) {
-        let heartbeat = tokio::spawn(self.clone().heartbeat());
         tokio::pin!(shutdown);
         loop {
             let free = self.inner.slots.available_permits().min(64) as u32;
@@ -136,8 +160,14 @@ impl Worker {
                     Ok(batch) => {
                         claimed = batch.len();
                         for exe in batch {
+                            // Take the slot before spawning: the drain below must see every
+                            // claimed execution, including ones whose task has not run yet.
+                            let slot = match self.inner.slots.clone().try_acquire_owned() {
+                                Ok(slot) => slot,
+                                Err(_) => self.inner.slots.clone().acquire_owned().await.expect("slots never close"),
+                            };
                             let worker = self.clone();
-                            tokio::spawn(async move { worker.execute(exe, None).await });
+                            tokio::spawn(async move { worker.execute_in_slot(exe, None, Some(slot)).await });
                         }
                     }
                     Err(e) => tracing::error!(error = %e, "claiming executions failed"),
@@ -154,14 +184,22 @@ impl Worker {
         }
         let all = self.inner.cfg.concurrency.max(1) as u32;
         let _drained = self.inner.slots.acquire_many(all).await;
-        heartbeat.abort();
     }
 
+    /// Renews the leases of every execution in flight, every third of a lease; ends when none
+    /// is left (the next execution starts a new one).
     async fn heartbeat(self) {
         let every = self.inner.cfg.lease / 3;
         loop {
             tokio::time::sleep(every).await;
-            let ids: Vec<String> = self.inner.inflight.lock().expect("inflight lock").iter().cloned().collect();
+            let ids: Vec<String> = {
+                let mut inflight = self.inner.inflight.lock().expect("inflight lock");
+                if inflight.ids.is_empty() {
+                    inflight.heartbeat = false;
+                    return;
+                }
+                inflight.ids.iter().cloned().collect()
+            };
             let lease = self.inner.cfg.lease.as_millis() as i64;
             for id in ids {
                 match self.inner.db.renew_lease(&id, &self.inner.cfg.node_id, lease, now_ms()).await {
@@ -175,14 +213,40 @@ impl Worker {
 
     /// Drives one claimed execution to its end (or until its lease is lost).
     pub async fn execute(&self, exe: Execution, respond: Option<oneshot::Sender<SyncOutcome>>) {
-        let _slot = self.inner.slots.clone().acquire_owned().await;
+        self.execute_in_slot(exe, respond, None).await
+    }
+
+    async fn execute_in_slot(
+        &self,
+        exe: Execution,
+        respond: Option<oneshot::Sender<SyncOutcome>>,
+        slot: Option<OwnedSemaphorePermit>,
+    ) {
         let id = exe.id.clone();
-        self.inner.inflight.lock().expect("inflight lock").insert(id.clone());
+        // Registered before waiting for a slot, so the lease is renewed while it waits.
+        let _guard = {
+            let mut inflight = self.inner.inflight.lock().expect("inflight lock");
+            if !inflight.ids.insert(id.clone()) {
+                // This process re-claimed its own execution (its lease ran out while renewal
+                // lagged): the task already driving it carries on; a second one would repeat
+                // its side effects.
+                tracing::warn!(execution = %id, "execution is already running in this process");
+                return;
+            }
+            if !inflight.heartbeat {
+                inflight.heartbeat = true;
+                tokio::spawn(self.clone().heartbeat());
+            }
+            InflightGuard { worker: self.clone(), id: id.clone() }
+        };
+        let _slot = match slot {
+            Some(slot) => slot,
+            None => self.inner.slots.clone().acquire_owned().await.expect("slots never close"),
+        };
         let respond = Arc::new(Mutex::new(respond));
         if let Err(e) = self.execute_inner(exe, respond.clone()).await {
             tracing::error!(execution = %id, error = %e, "execution stopped");
         }
-        self.inner.inflight.lock().expect("inflight lock").remove(&id);
         // A sync caller still waiting learns the execution ended without an answer from us.
         if let Some(tx) = respond.lock().expect("respond lock").take() {
             let _ = tx.send(SyncOutcome::Finished {
@@ -224,20 +288,25 @@ impl Worker {
                 .unwrap_or(Value::Null),
             execution: json!({"id": exe.id, "flow": exe.flow_key, "attempt": exe.attempts}),
         };
+        let start = match exe.state.clone().map(|state| serde_json::from_value::<Run>(restore_trigger(state, &exe))) {
+            Some(Ok(run)) if run.status() != RunStatus::Pending => Start::Resume(Box::new(run)),
+            Some(Err(e)) => {
+                tracing::warn!(execution = %exe.id, error = %e, "checkpoint unreadable; starting over");
+                Start::Fresh(exe.trigger.clone())
+            }
+            _ => Start::Fresh(exe.trigger.clone()),
+        };
         let shared = Arc::new(Shared {
             worker: self.clone(),
             exe_id: exe.id.clone(),
             flows: loaded.flows.clone(),
+            resumed: matches!(start, Start::Resume(_)),
             redactor,
             buffers: Mutex::new(Buffers::default()),
             respond,
         });
         let started = exe.started_at.unwrap_or_else(now_ms);
         let deadline = started + self.inner.cfg.max_duration.as_millis() as i64;
-        let start = match exe.state.clone().map(serde_json::from_value::<Run>) {
-            Some(Ok(run)) if run.status() != RunStatus::Pending => Start::Resume(Box::new(run)),
-            _ => Start::Fresh(exe.trigger.clone()),
-        };
         let outcome = drive(shared.clone(), flow, ctx, start, 0, String::new(), Some(deadline)).await;
         let (status, result, error, state) = match outcome {
             Driven::Done { run, status, result, error } => (status, result, error, run),
@@ -252,7 +321,7 @@ impl Worker {
         let result = result.map(|r| shared.redactor.redact_value(&r));
         let error = error.map(|e| shared.redactor.redact_value(&serde_json::to_value(e).expect("step error json")));
         let (steps, logs, response) = shared.take_buffers();
-        let state = serde_json::to_value(&state).expect("run state json");
+        let state = shared.stored_state(&state);
         let fin = Finish {
             id: &exe.id,
             owner: &self.inner.cfg.node_id,
@@ -313,6 +382,8 @@ struct Shared {
     worker: Worker,
     exe_id: String,
     flows: std::collections::HashMap<String, Arc<CompiledFlow>>,
+    /// The run continues from a checkpoint, whose secret values were redacted.
+    resumed: bool,
     redactor: Redactor,
     buffers: Mutex<Buffers>,
     respond: Arc<Mutex<Option<oneshot::Sender<SyncOutcome>>>>,
@@ -366,9 +437,32 @@ impl Shared {
         (std::mem::take(&mut b.steps), std::mem::take(&mut b.logs), b.response.clone())
     }
 
+    /// The run state as stored: redacted like everything else, so no secret is ever written to
+    /// the database. Resuming needs no secrets from it: config comes fresh with the
+    /// [`RunContext`], and the trigger from the execution row (see [`restore_trigger`]).
+    fn stored_state(&self, run: &Run) -> Value {
+        self.redactor.redact_value(&serde_json::to_value(run).expect("run state json"))
+    }
+
+    /// Says so when a call about to run carries a value redacted from the checkpoint: a call
+    /// that was in flight at the crash is re-issued with its stored (redacted) input, and steps
+    /// after it see the redacted outputs of steps before it.
+    fn warn_redacted_input(&self, path: &str, input: &Value) {
+        if self.resumed && !self.redactor.is_empty() && contains_str(input, REDACTED) {
+            self.log(
+                LogLevel::Warn,
+                Some(path.to_string()),
+                format!(
+                    "step `{path}` runs after a restart with {REDACTED} values in its input: secret values are \
+                     never stored, so a checkpoint cannot restore them"
+                ),
+            );
+        }
+    }
+
     async fn checkpoint(&self, run: &Run) -> Result<(), DbError> {
         let (steps, logs, response) = self.take_buffers();
-        let state = serde_json::to_value(run).expect("run state json");
+        let state = self.stored_state(run);
         let cp = Checkpoint {
             id: &self.exe_id,
             owner: &self.worker.inner.cfg.node_id,
@@ -379,6 +473,30 @@ impl Shared {
         };
         self.worker.inner.db.checkpoint(&cp).await
     }
+}
+
+/// Puts the execution's trigger back into a stored (redacted) run state before it is resumed:
+/// the trigger is kept whole in the execution row, and a webhook may well carry a value that is
+/// also a configured secret (a shared verification token).
+fn restore_trigger(mut state: Value, exe: &Execution) -> Value {
+    if let Some(trigger) = state.as_object_mut().and_then(|o| o.get_mut("trigger")) {
+        *trigger = exe.trigger.clone();
+    }
+    state
+}
+
+fn contains_str(v: &Value, needle: &str) -> bool {
+    match v {
+        Value::String(s) => s.contains(needle),
+        Value::Array(items) => items.iter().any(|x| contains_str(x, needle)),
+        Value::Object(map) => map.iter().any(|(k, x)| k.contains(needle) || contains_str(x, needle)),
+        _ => false,
+    }
+}
+
+/// A duration as limits are configured: whole seconds when it is some, else milliseconds.
+fn fmt_duration(d: Duration) -> String {
+    if d.subsec_millis() == 0 && d.as_secs() > 0 { format!("{}s", d.as_secs()) } else { format!("{}ms", d.as_millis()) }
 }
 
 enum Start {
@@ -407,17 +525,19 @@ fn drive(
 ) -> BoxFuture<Driven> {
     async move {
         let mut inflight: FuturesUnordered<BoxFuture<CallResult>> = FuturesUnordered::new();
-        let mut wake_at: Option<i64> = None;
         let mut finish: Option<(RunStatus, Option<Value>, Option<StepError>)> = None;
         let (mut run, cmds) = match start {
             Start::Fresh(trigger) => advance(&flow, Run::new(), &ctx, Event::Start { trigger }, now_ms()),
             Start::Resume(run) => {
                 let cmds = run.pending_calls();
-                wake_at = run.next_wake();
                 (*run, cmds)
             }
         };
-        handle(&shared, &ctx, &prefix, depth, cmds, &mut inflight, &mut wake_at, &mut finish);
+        // The run's own timers are the truth: `WakeAt` announces a timer when it is set, but a
+        // `Wake` that fires one timer does not announce the others again (a loop's deadline
+        // while a retry inside it backs off), so the next wake-up is read from the run.
+        let mut wake_at = run.next_wake();
+        handle(&shared, &ctx, &prefix, depth, cmds, &mut inflight, &mut finish);
         while finish.is_none() {
             let sleep_until = match (wake_at, deadline) {
                 (Some(w), Some(d)) => Some(w.min(d)),
@@ -444,23 +564,18 @@ fn drive(
                     let limit = shared.worker.inner.cfg.max_duration;
                     let err = StepError::new(
                         ErrorKind::Limit,
-                        format!("the execution ran over its time limit of {}s", limit.as_secs()),
+                        format!("the execution ran over its time limit of {}", fmt_duration(limit)),
                     );
                     shared.log(LogLevel::Error, None, err.message.clone());
                     finish = Some((RunStatus::Failed, None, Some(err)));
                     break;
                 }
-                None => {
-                    wake_at = None;
-                    Event::Wake
-                }
+                None => Event::Wake,
             };
             let (next, cmds) = advance(&flow, run, &ctx, event, now);
             run = next;
-            if run.next_wake().is_none() {
-                wake_at = None;
-            }
-            handle(&shared, &ctx, &prefix, depth, cmds, &mut inflight, &mut wake_at, &mut finish);
+            wake_at = run.next_wake();
+            handle(&shared, &ctx, &prefix, depth, cmds, &mut inflight, &mut finish);
             // A completed call is a side effect: checkpoint so it is never repeated after a crash.
             if depth == 0 && is_call_result && finish.is_none() {
                 match shared.checkpoint(&run).await {
@@ -484,7 +599,6 @@ fn handle(
     depth: u32,
     cmds: Vec<Command>,
     inflight: &mut FuturesUnordered<BoxFuture<CallResult>>,
-    wake_at: &mut Option<i64>,
     finish: &mut Option<(RunStatus, Option<Value>, Option<StepError>)>,
 ) {
     for cmd in cmds {
@@ -492,6 +606,7 @@ fn handle(
             Command::RunAction { call, step_path, action, input, attempt, timeout_ms, idempotency_key } => {
                 let shared2 = shared.clone();
                 let path = format!("{prefix}{step_path}");
+                shared.warn_redacted_input(&path, &input);
                 let log_shared = shared.clone();
                 let log_path = path.clone();
                 let log = LogSink::new(move |level, msg| log_shared.log(level, Some(log_path.clone()), msg));
@@ -541,6 +656,7 @@ fn handle(
                 let shared2 = shared.clone();
                 let mut child_ctx = ctx.clone();
                 let child_prefix = format!("{prefix}{step_path}>");
+                shared.warn_redacted_input(&format!("{prefix}{step_path}"), &input);
                 inflight.push(
                     async move {
                         let Some(child) = child else {
@@ -586,7 +702,8 @@ fn handle(
                     .boxed(),
                 );
             }
-            Command::WakeAt { at } => *wake_at = Some(wake_at.map_or(at, |w| w.min(at))),
+            // Timers are read from the run after each transition (see `drive`).
+            Command::WakeAt { .. } => {}
             Command::Respond { status, headers, body } => {
                 // Only the execution's own flow answers the webhook.
                 if depth == 0 {
