@@ -9,6 +9,7 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{Any, Executor, SqlSafeStr, Transaction};
 
 use crate::DbError;
+use crate::group::{GroupWriter, Job};
 use crate::util::new_id;
 
 /// Which engine a [`Db`] talks to.
@@ -27,6 +28,8 @@ pub struct Db {
     /// Writes and read-then-write transactions. On SQLite one connection, because SQLite has a
     /// single writer anyway and queueing in the pool is cheaper than busy-waiting on the lock.
     pub(crate) write: AnyPool,
+    /// SQLite only: the hot writes share group transactions (see `group`).
+    pub(crate) group: Option<GroupWriter>,
 }
 
 impl std::fmt::Debug for Db {
@@ -114,7 +117,8 @@ impl Db {
                 .max_lifetime(None)
                 .connect(&url)
                 .await?;
-            return Ok(Db { backend: Backend::Sqlite, read: pool.clone(), write: pool });
+            let group = Some(GroupWriter::start(pool.clone()));
+            return Ok(Db { backend: Backend::Sqlite, read: pool.clone(), write: pool, group });
         }
 
         let url = if has_param("mode") {
@@ -140,12 +144,13 @@ impl Db {
         // WAL is a property of the file (persisted), so set it once before the readers connect.
         write.execute("PRAGMA journal_mode = WAL").await?;
         let read = options().max_connections(SQLITE_READERS).connect(&url).await?;
-        Ok(Db { backend: Backend::Sqlite, read, write })
+        let group = Some(GroupWriter::start(write.clone()));
+        Ok(Db { backend: Backend::Sqlite, read, write, group })
     }
 
     async fn open_postgres(url: &str) -> Result<Db, DbError> {
         let pool = AnyPoolOptions::new().max_connections(POSTGRES_CONNECTIONS).connect(url).await?;
-        Ok(Db { backend: Backend::Postgres, read: pool.clone(), write: pool })
+        Ok(Db { backend: Backend::Postgres, read: pool.clone(), write: pool, group: None })
     }
 
     /// Applies pending migrations (idempotent; on PostgreSQL serialized across nodes by the
@@ -163,6 +168,20 @@ impl Db {
             .collect();
         Migrator::with_migrations(migrations).run(&self.write).await?;
         Ok(())
+    }
+
+    /// Runs a re-runnable write in a transaction: on SQLite in the next group transaction, on
+    /// PostgreSQL (which has many writers) in its own.
+    pub(crate) async fn write_job(&self, job: Job) -> Result<(), DbError> {
+        match &self.group {
+            Some(g) => g.write(job).await,
+            None => {
+                let mut tx = self.begin_write().await?;
+                job(&mut tx).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+        }
     }
 
     /// Starts a write transaction. On SQLite `BEGIN IMMEDIATE` takes the write lock up front: a

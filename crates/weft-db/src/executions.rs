@@ -1,6 +1,8 @@
 //! Executions: the durable work queue (create, claim with a lease, renew, checkpoint, finish)
 //! and the execution history (listing, steps, log lines). See the crate docs for the model.
 
+use std::sync::Arc;
+
 use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
 use sqlx::{Any, AssertSqlSafe, Row};
@@ -211,6 +213,114 @@ async fn guarded_update(
     Ok((step_last - steps as i64 + 1, log_last - logs as i64 + 1))
 }
 
+/// An execution row to insert, owned so the insert can run in a group transaction.
+struct NewRow {
+    id: String,
+    org_id: String,
+    instance_id: String,
+    customer_id: String,
+    integration_id: String,
+    version: i64,
+    flow_key: String,
+    status: ExecutionStatus,
+    trigger: String,
+    attempts: i64,
+    replay_of: Option<String>,
+    lease_owner: Option<String>,
+    lease_until: Option<Millis>,
+    run_at: Millis,
+    created_at: Millis,
+    started_at: Option<Millis>,
+}
+
+async fn insert_execution(conn: &mut AnyConnection, r: &NewRow) -> Result<(), DbError> {
+    sqlx::query(
+        "INSERT INTO executions (id, org_id, instance_id, customer_id, integration_id, version,
+             flow_key, status, trigger_data, attempts, replay_of, lease_owner, lease_until,
+             run_at, step_seq, log_seq, created_at, started_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 0, 0, $15, $16)",
+    )
+    .bind(&r.id)
+    .bind(&r.org_id)
+    .bind(&r.instance_id)
+    .bind(&r.customer_id)
+    .bind(&r.integration_id)
+    .bind(r.version)
+    .bind(&r.flow_key)
+    .bind(r.status.as_str())
+    .bind(&r.trigger)
+    .bind(r.attempts)
+    .bind(r.replay_of.as_deref())
+    .bind(r.lease_owner.as_deref())
+    .bind(r.lease_until)
+    .bind(r.run_at)
+    .bind(r.created_at)
+    .bind(r.started_at)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// A checkpoint (`finish: None`) or the end of an execution, guarded by the lease owner.
+struct GuardedWrite {
+    id: String,
+    owner: String,
+    finish: Option<FinishFields>,
+    state: String,
+    response: Option<String>,
+    steps: Vec<StepRow>,
+    logs: Vec<LogRow>,
+}
+
+struct FinishFields {
+    status: ExecutionStatus,
+    result: Option<String>,
+    error: Option<String>,
+    now: Millis,
+}
+
+/// Stores state, steps and logs (and, when finishing, the outcome, releasing the lease) — only
+/// while `owner` holds the lease.
+async fn guarded_write(conn: &mut AnyConnection, w: &GuardedWrite) -> Result<(), DbError> {
+    let (steps, logs) = (w.steps.len(), w.logs.len());
+    let update = match &w.finish {
+        None => sqlx::query(
+            "UPDATE executions SET state = $1, response = COALESCE($2, response),
+                 step_seq = step_seq + $3, log_seq = log_seq + $4
+             WHERE id = $5 AND lease_owner = $6
+             RETURNING step_seq, log_seq",
+        )
+        .bind(&w.state)
+        .bind(w.response.as_deref())
+        .bind(steps as i64)
+        .bind(logs as i64)
+        .bind(&w.id)
+        .bind(&w.owner),
+        Some(f) => sqlx::query(
+            "UPDATE executions SET status = $1, result = $2, error = $3, state = $4,
+                 response = COALESCE($5, response), finished_at = $6,
+                 started_at = COALESCE(started_at, $6), lease_owner = NULL, lease_until = NULL,
+                 step_seq = step_seq + $7, log_seq = log_seq + $8
+             WHERE id = $9 AND lease_owner = $10
+             RETURNING step_seq, log_seq",
+        )
+        .bind(f.status.as_str())
+        .bind(f.result.as_deref())
+        .bind(f.error.as_deref())
+        .bind(&w.state)
+        .bind(w.response.as_deref())
+        .bind(f.now)
+        .bind(steps as i64)
+        .bind(logs as i64)
+        .bind(&w.id)
+        .bind(&w.owner),
+    };
+    let (first_step, first_log) = guarded_update(conn, update, &w.id, &w.owner, steps, logs).await?;
+    insert_steps(conn, &w.id, first_step, &w.steps).await?;
+    insert_logs(conn, &w.id, first_log, &w.logs).await?;
+    Ok(())
+}
+
 impl Db {
     /// Enqueues an execution (or creates it already claimed by `claimed_by`). Returns after the
     /// commit: the execution survives any crash from then on.
@@ -229,29 +339,28 @@ impl Db {
             }
             None => (ExecutionStatus::Queued, None, 0, None, now),
         };
-        sqlx::query(
-            "INSERT INTO executions (id, org_id, instance_id, customer_id, integration_id, version,
-                 flow_key, status, trigger_data, attempts, replay_of, lease_owner, lease_until,
-                 run_at, step_seq, log_seq, created_at, started_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 0, 0, $15, $16)",
-        )
-        .bind(&id)
-        .bind(&new.org_id)
-        .bind(&new.instance_id)
-        .bind(&new.customer_id)
-        .bind(&new.integration_id)
-        .bind(new.version)
-        .bind(&new.flow_key)
-        .bind(status.as_str())
-        .bind(json_text(&new.trigger))
-        .bind(attempts)
-        .bind(new.replay_of.as_deref())
-        .bind(new.claimed_by.as_deref())
-        .bind(lease_until)
-        .bind(run_at)
-        .bind(now)
-        .bind(started_at)
-        .execute(&self.write)
+        let row = Arc::new(NewRow {
+            id: id.clone(),
+            org_id: new.org_id.clone(),
+            instance_id: new.instance_id.clone(),
+            customer_id: new.customer_id.clone(),
+            integration_id: new.integration_id.clone(),
+            version: new.version,
+            flow_key: new.flow_key.clone(),
+            status,
+            trigger: json_text(&new.trigger),
+            attempts,
+            replay_of: new.replay_of.clone(),
+            lease_owner: new.claimed_by.clone(),
+            lease_until,
+            run_at,
+            created_at: now,
+            started_at,
+        });
+        self.write_job(Arc::new(move |conn| {
+            let row = row.clone();
+            Box::pin(async move { insert_execution(conn, &row).await })
+        }))
         .await?;
         Ok(Execution {
             id,
@@ -328,25 +437,20 @@ impl Db {
     /// Saves the engine state and appends steps and logs (and the sync response, if given) in
     /// one transaction, only while `owner` holds the lease ([`DbError::LeaseLost`] otherwise).
     pub async fn checkpoint(&self, cp: &Checkpoint<'_>) -> Result<(), DbError> {
-        let mut tx = self.begin_write().await?;
-        let update = sqlx::query(
-            "UPDATE executions SET state = $1, response = COALESCE($2, response),
-                 step_seq = step_seq + $3, log_seq = log_seq + $4
-             WHERE id = $5 AND lease_owner = $6
-             RETURNING step_seq, log_seq",
-        )
-        .bind(json_text(cp.state))
-        .bind(cp.response.map(json_text))
-        .bind(cp.steps.len() as i64)
-        .bind(cp.logs.len() as i64)
-        .bind(cp.id)
-        .bind(cp.owner);
-        let (first_step, first_log) =
-            guarded_update(&mut tx, update, cp.id, cp.owner, cp.steps.len(), cp.logs.len()).await?;
-        insert_steps(&mut tx, cp.id, first_step, cp.steps).await?;
-        insert_logs(&mut tx, cp.id, first_log, cp.logs).await?;
-        tx.commit().await?;
-        Ok(())
+        let w = Arc::new(GuardedWrite {
+            id: cp.id.to_string(),
+            owner: cp.owner.to_string(),
+            finish: None,
+            state: json_text(cp.state),
+            response: cp.response.map(json_text),
+            steps: cp.steps.to_vec(),
+            logs: cp.logs.to_vec(),
+        });
+        self.write_job(Arc::new(move |conn| {
+            let w = w.clone();
+            Box::pin(async move { guarded_write(conn, &w).await })
+        }))
+        .await
     }
 
     /// Ends an execution: final status, result, error, state, remaining steps and logs in one
@@ -358,31 +462,25 @@ impl Db {
                 fin.id, fin.status
             )));
         }
-        let mut tx = self.begin_write().await?;
-        let update = sqlx::query(
-            "UPDATE executions SET status = $1, result = $2, error = $3, state = $4,
-                 response = COALESCE($5, response), finished_at = $6,
-                 started_at = COALESCE(started_at, $6), lease_owner = NULL, lease_until = NULL,
-                 step_seq = step_seq + $7, log_seq = log_seq + $8
-             WHERE id = $9 AND lease_owner = $10
-             RETURNING step_seq, log_seq",
-        )
-        .bind(fin.status.as_str())
-        .bind(fin.result.map(json_text))
-        .bind(fin.error.map(json_text))
-        .bind(json_text(fin.state))
-        .bind(fin.response.map(json_text))
-        .bind(fin.now)
-        .bind(fin.steps.len() as i64)
-        .bind(fin.logs.len() as i64)
-        .bind(fin.id)
-        .bind(fin.owner);
-        let (first_step, first_log) =
-            guarded_update(&mut tx, update, fin.id, fin.owner, fin.steps.len(), fin.logs.len()).await?;
-        insert_steps(&mut tx, fin.id, first_step, fin.steps).await?;
-        insert_logs(&mut tx, fin.id, first_log, fin.logs).await?;
-        tx.commit().await?;
-        Ok(())
+        let w = Arc::new(GuardedWrite {
+            id: fin.id.to_string(),
+            owner: fin.owner.to_string(),
+            finish: Some(FinishFields {
+                status: fin.status,
+                result: fin.result.map(json_text),
+                error: fin.error.map(json_text),
+                now: fin.now,
+            }),
+            state: json_text(fin.state),
+            response: fin.response.map(json_text),
+            steps: fin.steps.to_vec(),
+            logs: fin.logs.to_vec(),
+        });
+        self.write_job(Arc::new(move |conn| {
+            let w = w.clone();
+            Box::pin(async move { guarded_write(conn, &w).await })
+        }))
+        .await
     }
 
     pub async fn get_execution(&self, org: &str, id: &str) -> Result<Option<Execution>, DbError> {

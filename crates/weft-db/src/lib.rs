@@ -52,6 +52,7 @@ mod customers;
 mod db;
 mod error;
 mod executions;
+mod group;
 mod instances;
 mod integrations;
 mod model;

@@ -23,6 +23,7 @@ db_tests!(
     concurrent_claimers_never_share,
     list_executions_filters_and_pages,
     logs_pagination,
+    concurrent_creates_and_finishes,
 );
 
 const T0: Millis = 1_700_000_000_000;
@@ -706,4 +707,45 @@ async fn logs_pagination(t: &TestDb) {
     let expected: Vec<(i64, String)> = (0..150).map(|i| (i as i64 + 1, format!("line {i}"))).collect();
     assert_eq!(seen, expected);
     assert!(db.list_logs("exe_missing", &Page::default()).await.unwrap().items.is_empty());
+}
+
+/// Many executions created and finished at once (on SQLite they share group transactions):
+/// every one is stored with its steps, none is lost or mixed up.
+async fn concurrent_creates_and_finishes(t: &TestDb) {
+    let db = &t.db;
+    let fx = fixture(db, "vendor").await;
+    let mut tasks = Vec::new();
+    for n in 0..64 {
+        let (db, mut new) = (db.clone(), new_execution(&fx, "ins_x", "hook", n));
+        new.claimed_by = Some(format!("node-{n}"));
+        new.lease_ms = 60_000;
+        tasks.push(tokio::spawn(async move {
+            let e = db.create_execution(&new, T0).await.unwrap();
+            let steps = vec![step(&format!("a{n}")), step(&format!("b{n}"))];
+            let result = json!({"n": n});
+            let fin = Finish {
+                id: &e.id,
+                owner: &format!("node-{n}"),
+                status: ExecutionStatus::Succeeded,
+                result: Some(&result),
+                error: None,
+                state: &Value::Null,
+                steps: &steps,
+                logs: &[],
+                response: None,
+                now: T0 + 1,
+            };
+            db.finish_execution(&fin).await.unwrap();
+            (n, e.id)
+        }));
+    }
+    for task in tasks {
+        let (n, id) = task.await.unwrap();
+        let e = db.get_execution(&fx.org, &id).await.unwrap().unwrap();
+        assert_eq!(e.status, ExecutionStatus::Succeeded);
+        assert_eq!(e.result, Some(json!({"n": n})));
+        assert_eq!(e.trigger, json!({"body": {"n": n}}));
+        let keys: Vec<String> = db.list_steps(&id).await.unwrap().into_iter().map(|s| s.key).collect();
+        assert_eq!(keys, [format!("a{n}"), format!("b{n}")]);
+    }
 }

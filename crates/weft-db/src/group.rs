@@ -1,0 +1,143 @@
+//! Group commit for SQLite's hot writes. SQLite has one writer; every transaction costs a
+//! `BEGIN`/`COMMIT` round trip through the driver's worker thread, and that — not the disk —
+//! bounds how many executions per second one node can create and finish. Concurrent writes
+//! (webhooks arriving together, executions finishing together) are therefore queued to one
+//! writer task that runs everything waiting in ONE transaction.
+//!
+//! Each job is re-runnable: if any job fails with an unexpected error, the batch is rolled back
+//! and every job runs again in a transaction of its own, so one bad write never takes the
+//! others down with it. Jobs whose failure is an expected answer (a lost lease: the guarded
+//! UPDATE matched nothing and wrote nothing) report it without spoiling the batch.
+
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use sqlx::{AnyConnection, AnyPool, Connection};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::DbError;
+
+/// A write that can run (again) inside any open transaction.
+pub(crate) type Job = Arc<dyn for<'c> Fn(&'c mut AnyConnection) -> BoxFuture<'c, Result<(), DbError>> + Send + Sync>;
+
+type Pending = (Job, oneshot::Sender<Result<(), DbError>>);
+
+/// Most jobs one transaction takes; more wait for the next one.
+const MAX_BATCH: usize = 256;
+
+#[derive(Clone)]
+pub(crate) struct GroupWriter {
+    tx: mpsc::UnboundedSender<Pending>,
+}
+
+impl GroupWriter {
+    /// Starts the writer task on the current tokio runtime. It ends when every handle is gone.
+    pub(crate) fn start(pool: AnyPool) -> GroupWriter {
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(run(pool, rx));
+        GroupWriter { tx }
+    }
+
+    /// Runs `job` in the next group transaction; returns once that transaction committed.
+    pub(crate) async fn write(&self, job: Job) -> Result<(), DbError> {
+        let (done, wait) = oneshot::channel();
+        self.tx
+            .send((job, done))
+            .map_err(|_| DbError::Invalid("the database writer has stopped (runtime shutting down)".into()))?;
+        wait.await.map_err(|_| DbError::Invalid("the database writer stopped before committing".into()))?
+    }
+}
+
+/// Failures a job reports as its answer, having written nothing.
+fn expected(e: &DbError) -> bool {
+    matches!(e, DbError::LeaseLost(_) | DbError::NotFound(_) | DbError::Invalid(_))
+}
+
+async fn run(pool: AnyPool, mut rx: mpsc::UnboundedReceiver<Pending>) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(p) => batch.push(p),
+                Err(_) => break,
+            }
+        }
+        let results = match run_batch(&pool, &batch).await {
+            Ok(results) => results,
+            // Something unexpected: isolate every job in its own transaction.
+            Err(_) => {
+                let mut results = Vec::with_capacity(batch.len());
+                for (job, _) in &batch {
+                    results.push(run_alone(&pool, job).await);
+                }
+                results
+            }
+        };
+        for ((_, done), result) in batch.into_iter().zip(results) {
+            let _ = done.send(result);
+        }
+    }
+}
+
+/// All jobs in one transaction. `Err` means the batch was rolled back.
+async fn run_batch(pool: &AnyPool, batch: &[Pending]) -> Result<Vec<Result<(), DbError>>, DbError> {
+    let mut conn = pool.acquire().await?;
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+    let mut results = Vec::with_capacity(batch.len());
+    for (job, _) in batch {
+        match job(&mut tx).await {
+            Ok(()) => results.push(Ok(())),
+            Err(e) if expected(&e) => results.push(Err(e)),
+            Err(e) => {
+                let _ = tx.rollback().await;
+                return Err(e);
+            }
+        }
+    }
+    tx.commit().await?;
+    Ok(results)
+}
+
+async fn run_alone(pool: &AnyPool, job: &Job) -> Result<(), DbError> {
+    let mut conn = pool.acquire().await?;
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+    job(&mut tx).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sqlx::Executor;
+
+    fn insert(x: i64) -> Job {
+        Arc::new(move |conn| {
+            Box::pin(async move {
+                sqlx::query("INSERT INTO t (x) VALUES ($1)").bind(x).execute(&mut *conn).await?;
+                Ok(())
+            })
+        })
+    }
+
+    /// Jobs sent together commit together; a job that fails unexpectedly fails alone.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn one_bad_job_does_not_spoil_its_batch() {
+        let db = crate::Db::open("sqlite::memory:").await.unwrap();
+        db.write.execute("CREATE TABLE t (x INTEGER PRIMARY KEY)").await.unwrap();
+        let group = db.group.clone().unwrap();
+        group.write(insert(7)).await.unwrap();
+        let mut tasks = Vec::new();
+        for x in 0..40 {
+            let g = group.clone();
+            // 7 exists already: that insert violates the primary key.
+            tasks.push(tokio::spawn(async move { (x, g.write(insert(x)).await) }));
+        }
+        for t in tasks {
+            let (x, res) = t.await.unwrap();
+            assert_eq!(res.is_err(), x == 7, "job {x}: {res:?}");
+        }
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM t").fetch_one(&db.read).await.unwrap();
+        assert_eq!(n, 40);
+    }
+}
