@@ -15,27 +15,45 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(v)) => Ok(JsonBody(v)),
-            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::new(
+        if !json_content_type(req.headers()) {
+            return Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "request.unsupported_media_type",
                 "expected a JSON body with `Content-Type: application/json`",
-            )),
-            Err(JsonRejection::JsonSyntaxError(e)) => Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "request.invalid_json",
-                format!("the body is not valid JSON: {}", e.body_text()),
-            )),
-            Err(JsonRejection::JsonDataError(e)) => Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "request.invalid",
-                format!("the body does not have the expected shape: {}", e.body_text()),
-            )),
-            Err(JsonRejection::BytesRejection(e)) => Err(bytes_error(e)),
+            ));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(bytes_error)?;
+        match axum::Json::<T>::from_bytes(&bytes) {
+            Ok(axum::Json(v)) => Ok(JsonBody(v)),
+            Err(JsonRejection::JsonSyntaxError(e)) => Err(invalid_json(e.body_text())),
+            Err(JsonRejection::JsonDataError(e)) => {
+                // serde stops at the first shape error, before it reaches a later syntax error
+                // (`{"name": "x"} trailing`): a body that is not JSON at all is still a 400.
+                if let Err(syntax) = serde_json::from_slice::<serde::de::IgnoredAny>(&bytes) {
+                    return Err(invalid_json(syntax.to_string()));
+                }
+                Err(ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "request.invalid",
+                    format!("the body does not have the expected shape: {}", e.body_text()),
+                ))
+            }
             Err(e) => Err(ApiError::bad_request(e.body_text())),
         }
     }
+}
+
+fn invalid_json(detail: impl std::fmt::Display) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, "request.invalid_json", format!("the body is not valid JSON: {detail}"))
+}
+
+/// `application/json` or a `+json` type (as axum's own `Json` accepts), parameters ignored.
+fn json_content_type(headers: &axum::http::HeaderMap) -> bool {
+    let Some(ctype) = headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let essence = ctype.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
 /// The raw body, with the size limit mapped to 413 `request.too_large`.

@@ -86,18 +86,24 @@ impl utoipa::Modify for BearerAuth {
 
 /// The whole application: API, webhooks, probes and the OpenAPI document.
 pub fn router(state: AppState) -> Router {
-    let (api, openapi) = routes::api_routes(OpenApiRouter::with_openapi(ApiDoc::openapi())).split_for_parts();
+    // Nested on the OpenApiRouter (not on the axum Router after the split) so the document's
+    // paths carry the `/api/v1` prefix and are callable exactly as documented.
+    let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .nest("/api/v1", routes::api_routes(OpenApiRouter::new()))
+        .split_for_parts();
     let openapi = Arc::new(openapi);
     let body_limit = state.cfg.body_limit;
     let demo = state.cfg.demo_fulfilment;
     let app = Router::new()
-        .nest("/api/v1", api)
+        .merge(api)
         .route("/api/v1/openapi.json", axum::routing::get(move || async move { axum::Json(openapi.as_ref().clone()) }))
         .merge(routes::public_routes())
         .fallback(routes::not_found)
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
         .with_state(state);
-    if demo { app.merge(routes::demo_routes()) } else { app }
+    let app = if demo { app.merge(routes::demo_routes()) } else { app };
+    // Last, so it reaches every route's method router: a wrong method gets a JSON error too.
+    app.method_not_allowed_fallback(routes::method_not_allowed)
 }
 
 /// Serves until `shutdown` resolves, then finishes in-flight requests.

@@ -60,6 +60,15 @@ pub async fn not_found(uri: axum::http::Uri) -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "route.not_found", format!("no route for `{}`", uri.path()))
 }
 
+/// A known path called with a method it does not serve (axum adds the `Allow` header).
+pub async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "request.method_not_allowed",
+        format!("`{}` does not accept {method}", uri.path()),
+    )
+}
+
 /// `cursor` and `limit` of every listing.
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct PageQuery {

@@ -20,6 +20,8 @@ pub struct Server {
     pub db: Db,
     pub org: String,
     pub http: reqwest::Client,
+    /// The server's state, so tests can flip readiness as a draining node would.
+    pub state: AppState,
     _dir: tempfile::TempDir,
 }
 
@@ -40,9 +42,9 @@ pub async fn start_with(tune: impl FnOnce(&mut ApiConfig)) -> Server {
     let mut cfg = ApiConfig::new(url.clone());
     tune(&mut cfg);
     let state = AppState::new(db.clone(), worker.clone(), cfg);
-    tokio::spawn(weft_api::serve(listener, state, std::future::pending()));
+    tokio::spawn(weft_api::serve(listener, state.clone(), std::future::pending()));
     tokio::spawn(async move { worker.run_loop(std::future::pending()).await });
-    Server { url, owner, db, org: org.id, http: reqwest::Client::new(), _dir: dir }
+    Server { url, owner, db, org: org.id, http: reqwest::Client::new(), state, _dir: dir }
 }
 
 impl Server {
@@ -68,6 +70,41 @@ impl Server {
         let body =
             if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
         (status, body)
+    }
+
+    /// A request builder for `path` with nothing set, for tests that need unusual headers.
+    pub fn request(&self, method: &str, path: &str) -> reqwest::RequestBuilder {
+        self.http.request(method.parse().unwrap(), format!("{}{path}", self.url))
+    }
+
+    /// Sends a request built with [`Server::request`]; returns status and JSON body.
+    pub async fn send(&self, req: reqwest::RequestBuilder) -> (u16, Value) {
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        let body =
+            if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        (status, body)
+    }
+
+    /// Everything the API can show of the organization's data, read as the owner: customers,
+    /// integrations with their versions, instances and executions. Tests compare two snapshots
+    /// to prove a refused request changed nothing.
+    pub async fn snapshot(&self) -> Value {
+        let mut snap = serde_json::Map::new();
+        for what in ["customers", "integrations", "instances", "executions"] {
+            let (st, list) = self.get(&format!("/api/v1/{what}?limit=500")).await;
+            assert_eq!(st, 200, "{list}");
+            snap.insert(what.to_string(), list["items"].clone());
+        }
+        let keys: Vec<String> =
+            snap["integrations"].as_array().unwrap().iter().map(|i| i["key"].as_str().unwrap().to_string()).collect();
+        for key in keys {
+            let (st, list) = self.get(&format!("/api/v1/integrations/{key}/versions?limit=500")).await;
+            assert_eq!(st, 200, "{list}");
+            snap.insert(format!("versions of {key}"), list["items"].clone());
+        }
+        Value::Object(snap)
     }
 
     pub async fn get(&self, path: &str) -> (u16, Value) {
@@ -148,4 +185,11 @@ pub fn order(id: &str, lines: &[(&str, i64, f64)]) -> Value {
     let lines: Vec<Value> =
         lines.iter().map(|(sku, qty, price)| json!({"sku": sku, "qty": qty, "price": price})).collect();
     json!({"id": id, "lines": lines})
+}
+
+/// Asserts that a response is the API error `code` with HTTP `status`, printing the body if not.
+#[track_caller]
+pub fn assert_error(got: &(u16, Value), status: u16, code: &str) {
+    assert_eq!((got.0, got.1["error"]["code"].as_str()), (status, Some(code)), "unexpected answer: {}", got.1);
+    assert!(got.1["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "no message: {}", got.1);
 }
