@@ -5,7 +5,7 @@
 
 use anyhow::{Context, Result};
 use serde_json::{Map, Value};
-use weft_db::{CustomerRef, Db, InstanceFilter, NewCustomer, NewDraft, NewInstance, Page};
+use weft_db::{CustomerRef, Db, InstanceFilter, InstanceUpgrade, NewCustomer, NewDraft, NewInstance, Page};
 use weft_model::parse::SourceFormat;
 use weft_model::{Role, Trigger};
 use weft_worker::Worker;
@@ -17,6 +17,8 @@ pub struct Demo {
     token: String,
     webhook_url: String,
     instance_id: String,
+    /// The server's base URL, so the printed `weft execution list` line works whatever the port.
+    public_url: String,
 }
 
 impl Demo {
@@ -31,7 +33,7 @@ impl Demo {
         println!("Try it:");
         println!("  curl -s -X POST '{}' -H 'content-type: application/json' -d '{body}'", self.webhook_url);
         println!("Then list executions:");
-        println!("  WEFT_TOKEN={} weft execution list", self.token);
+        println!("  WEFT_URL={} WEFT_TOKEN={} weft execution list", self.public_url, self.token);
     }
 }
 
@@ -39,7 +41,10 @@ fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-pub async fn seed(db: &Db, org: &str, worker: &Worker, public_url: &str) -> Result<Demo> {
+/// Seeds (or finds again) the demo objects. `public_url` is where clients reach this server (the
+/// printed webhook URL); `local_url` is where this process reaches itself, used for the demo
+/// instance's fulfilment endpoint so the flow works behind `--public-url` or `--listen 0.0.0.0`.
+pub async fn seed(db: &Db, org: &str, worker: &Worker, public_url: &str, local_url: &str) -> Result<Demo> {
     let actions = worker.flow_cache().actions();
     let (doc, def) = weft_model::validate::load_definition(REFERENCE_EXAMPLE, SourceFormat::Yaml, actions)
         .map_err(|d| anyhow::anyhow!("the reference example is invalid: {d:?}"))?;
@@ -71,14 +76,27 @@ pub async fn seed(db: &Db, org: &str, worker: &Worker, public_url: &str) -> Resu
     let filter =
         InstanceFilter { customer_id: Some(customer.id.clone()), integration_id: Some(integration.id.clone()) };
     let existing = db.list_instances(org, &filter, &Page { cursor: None, limit: 1 }).await?.items.into_iter().next();
+    let endpoint = Value::String(format!("{}/demo/fulfilment", local_url.trim_end_matches('/')));
     let instance = match existing {
+        // A restart on another address (`--listen`) moves the demo fulfilment
+        // route; the stored endpoint would still name the old one and every run would fail
+        // with "connection refused". Point it at this process again, keeping the webhook URLs.
+        Some(i) if i.config.get("endpoint") != Some(&endpoint) => {
+            let mut config = i.config.clone();
+            if let Value::Object(map) = &mut config {
+                map.insert("endpoint".into(), endpoint.clone());
+            }
+            let up = InstanceUpgrade {
+                version: i.version,
+                config,
+                webhook_flows: i.webhooks.iter().map(|w| w.flow_key.clone()).collect(),
+            };
+            db.upgrade_instance(org, &i.id, &up, now_ms()).await?
+        }
         Some(i) => i,
         None => {
             let mut values = Map::new();
-            values.insert(
-                "endpoint".into(),
-                Value::String(format!("{}/demo/fulfilment", public_url.trim_end_matches('/'))),
-            );
+            values.insert("endpoint".into(), endpoint.clone());
             let config =
                 weft_model::config::resolve_config(&def, &values).map_err(|e| anyhow::anyhow!("demo config: {e:?}"))?;
             let new = NewInstance {
@@ -103,5 +121,6 @@ pub async fn seed(db: &Db, org: &str, worker: &Worker, public_url: &str) -> Resu
         token,
         webhook_url: format!("{}/hooks/{}", public_url.trim_end_matches('/'), hook.token),
         instance_id: instance.id,
+        public_url: public_url.trim_end_matches('/').to_string(),
     })
 }

@@ -3,7 +3,7 @@
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use weft_api::{ApiConfig, AppState};
@@ -73,6 +73,10 @@ pub struct ServeArgs {
     /// Seed the reference example, a demo customer and instance, and print a curl that runs it.
     #[arg(long)]
     demo: bool,
+    /// How long a runner's claim on an execution lasts without renewal; after a crash, another
+    /// runner resumes the execution once it has expired.
+    #[arg(long, env = "WEFT_LEASE_MS", default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(100..))]
+    lease_ms: u64,
     /// Log format on stderr.
     #[arg(long, env = "WEFT_LOG_FORMAT", value_enum, default_value = "text")]
     log_format: LogFormat,
@@ -132,21 +136,27 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr()?;
-    let public_url = args.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+    // The address this process is reached at from this machine: with `--listen 0.0.0.0:…`
+    // (as in a container) a URL naming 0.0.0.0 is not one a client or the egress guard accepts.
+    let local = local_address(addr);
+    let local_url = format!("http://{local}");
+    let public_url = args.public_url.clone().unwrap_or_else(|| local_url.clone());
     let mut egress = args.egress_allow.clone();
     if args.demo {
         // The demo's "customer API" is served by this process on loopback.
-        let ip = if addr.ip().is_unspecified() { "127.0.0.1".parse()? } else { addr.ip() };
-        egress.push(ipnet::IpNet::from(ip));
+        egress.push(ipnet::IpNet::from(local.ip()));
     }
     let registry = Arc::new(Registry::builtin(EgressGuard::new(egress)));
     let node_id = format!("node-{}-{}", std::process::id(), &uuid_suffix());
-    let worker = Worker::new(db.clone(), registry, WorkerConfig::new(node_id));
+    let mut worker_cfg = WorkerConfig::new(node_id);
+    worker_cfg.lease = std::time::Duration::from_millis(args.lease_ms);
+    let worker = Worker::new(db.clone(), registry, worker_cfg);
     if created {
         let (_, token) = db.create_token(&org.id, "first owner token", Role::Owner, now_ms()).await?;
         eprintln!("Created the organization. Owner API token (shown once, keep it):\n  {token}");
     }
-    let demo = if args.demo { Some(crate::demo::seed(&db, &org.id, &worker, &public_url).await?) } else { None };
+    let demo =
+        if args.demo { Some(crate::demo::seed(&db, &org.id, &worker, &public_url, &local_url).await?) } else { None };
 
     let shutdown = shutdown_signal();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -197,6 +207,17 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     Ok(())
 }
 
+/// `addr` with an unspecified IP (`0.0.0.0`, `::`) replaced by the loopback address of the same
+/// family: where a process on this machine connects to reach the listener.
+fn local_address(addr: SocketAddr) -> SocketAddr {
+    let ip: IpAddr = match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => Ipv4Addr::LOCALHOST.into(),
+        IpAddr::V6(ip) if ip.is_unspecified() => Ipv6Addr::LOCALHOST.into(),
+        ip => ip,
+    };
+    SocketAddr::new(ip, addr.port())
+}
+
 fn uuid_suffix() -> String {
     let mut b = [0u8; 4];
     let _ = getrandom::fill(&mut b);
@@ -218,5 +239,19 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {}
         _ = term => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_address_replaces_unspecified_ips_with_loopback() {
+        let addr = |s: &str| s.parse::<SocketAddr>().unwrap();
+        assert_eq!(local_address(addr("0.0.0.0:8080")), addr("127.0.0.1:8080"));
+        assert_eq!(local_address(addr("[::]:8080")), addr("[::1]:8080"));
+        assert_eq!(local_address(addr("192.168.1.5:80")), addr("192.168.1.5:80"));
+        assert_eq!(local_address(addr("127.0.0.1:41221")), addr("127.0.0.1:41221"));
     }
 }

@@ -179,14 +179,24 @@ pub fn execution_table(items: &[Value]) -> String {
     table.render()
 }
 
-/// What started an execution, in a word where the server says so (`webhook`, `manual`, …).
+/// What started an execution, in a word or two: `manual`, `call` (a sub-flow), `webhook POST`,
+/// or what the server names with `kind`/`type`/`source`.
+///
+/// The server records a trigger as the request the flow sees (`{method, headers, query, body}`);
+/// a run by hand or a sub-flow call has the pseudo-methods `MANUAL` and `CALL`. Printing that
+/// object whole would fill the line with headers.
 fn trigger(e: &Value) -> String {
     match e.get("trigger") {
-        Some(Value::Object(t)) => ["kind", "type", "source"]
-            .iter()
-            .find_map(|k| t.get(*k).and_then(Value::as_str))
-            .map(str::to_string)
-            .unwrap_or_else(|| truncate(&Value::Object(t.clone()).to_string(), 80)),
+        Some(Value::Object(t)) => {
+            let named = ["kind", "type", "source"].iter().find_map(|k| t.get(*k).and_then(Value::as_str));
+            match (named, t.get("method").and_then(Value::as_str)) {
+                (Some(kind), _) => kind.to_string(),
+                (None, Some("MANUAL")) => "manual".to_string(),
+                (None, Some("CALL")) => "call".to_string(),
+                (None, Some(method)) => format!("webhook {method}"),
+                (None, None) => truncate(&Value::Object(t.clone()).to_string(), 80),
+            }
+        }
         other => cell(other),
     }
 }
@@ -294,6 +304,17 @@ mod tests {
         );
         assert!(text.ends_with("Error:\n  http_status: POST http://x/orders answered 500\n"), "{text}");
         assert!(!text.contains("Result:"));
+    }
+
+    #[test]
+    fn triggers_in_a_word() {
+        let t = |t: Value| trigger(&json!({ "trigger": t }));
+        assert_eq!(t(json!({"method": "POST", "headers": {"host": "h"}, "query": {}, "body": {}})), "webhook POST");
+        assert_eq!(t(json!({"method": "MANUAL", "headers": {}, "query": {}, "body": null})), "manual");
+        assert_eq!(t(json!({"method": "CALL", "headers": {}, "query": {}, "body": {}})), "call");
+        assert_eq!(t(json!({"kind": "schedule", "method": "POST"})), "schedule");
+        assert_eq!(t(json!({"at": 1})), r#"{"at":1}"#);
+        assert_eq!(t(json!(null)), "-");
     }
 
     #[test]
