@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, oneshot};
 use weft_components::{ActionContext, LogSink, Registry};
-use weft_db::{Checkpoint, CustomerRef, Db, DbError, Execution, ExecutionStatus, Finish, LogRow, StepRow};
+use weft_db::{Checkpoint, CustomerRef, Db, DbError, Execution, ExecutionStatus, Finish, Instance, LogRow, StepRow};
 use weft_flow::{CallId, Command, CompiledFlow, Event, Run, RunContext, RunStatus, StepRecord, advance};
 use weft_model::redact::{REDACTED, Redactor};
 use weft_model::{ErrorKind, LogLevel, StepError};
@@ -132,11 +132,13 @@ impl Worker {
     }
 
     /// Drives an execution that was created already claimed by this node (`claimed_by` =
-    /// node id). The receiver yields the sync webhook answer as soon as it is known.
-    pub fn dispatch(&self, exe: Execution) -> oneshot::Receiver<SyncOutcome> {
+    /// node id). The receiver yields the sync webhook answer as soon as it is known. `instance`
+    /// is the execution's instance when the caller has just read it (saves a read on the hot
+    /// path); `None` reads it.
+    pub fn dispatch(&self, exe: Execution, instance: Option<Instance>) -> oneshot::Receiver<SyncOutcome> {
         let (tx, rx) = oneshot::channel();
         let worker = self.clone();
-        tokio::spawn(async move { worker.execute(exe, Some(tx)).await });
+        tokio::spawn(async move { worker.execute_in_slot(exe, Some(tx), None, instance).await });
         rx
     }
 
@@ -167,7 +169,7 @@ impl Worker {
                                 Err(_) => self.inner.slots.clone().acquire_owned().await.expect("slots never close"),
                             };
                             let worker = self.clone();
-                            tokio::spawn(async move { worker.execute_in_slot(exe, None, Some(slot)).await });
+                            tokio::spawn(async move { worker.execute_in_slot(exe, None, Some(slot), None).await });
                         }
                     }
                     Err(e) => tracing::error!(error = %e, "claiming executions failed"),
@@ -213,7 +215,7 @@ impl Worker {
 
     /// Drives one claimed execution to its end (or until its lease is lost).
     pub async fn execute(&self, exe: Execution, respond: Option<oneshot::Sender<SyncOutcome>>) {
-        self.execute_in_slot(exe, respond, None).await
+        self.execute_in_slot(exe, respond, None, None).await
     }
 
     async fn execute_in_slot(
@@ -221,6 +223,7 @@ impl Worker {
         exe: Execution,
         respond: Option<oneshot::Sender<SyncOutcome>>,
         slot: Option<OwnedSemaphorePermit>,
+        instance: Option<Instance>,
     ) {
         let id = exe.id.clone();
         // Registered before waiting for a slot, so the lease is renewed while it waits.
@@ -244,7 +247,7 @@ impl Worker {
             None => self.inner.slots.clone().acquire_owned().await.expect("slots never close"),
         };
         let respond = Arc::new(Mutex::new(respond));
-        if let Err(e) = self.execute_inner(exe, respond.clone()).await {
+        if let Err(e) = self.execute_inner(exe, respond.clone(), instance).await {
             tracing::error!(execution = %id, error = %e, "execution stopped");
         }
         // A sync caller still waiting learns the execution ended without an answer from us.
@@ -261,6 +264,7 @@ impl Worker {
         &self,
         exe: Execution,
         respond: Arc<Mutex<Option<oneshot::Sender<SyncOutcome>>>>,
+        instance: Option<Instance>,
     ) -> Result<(), DbError> {
         let db = &self.inner.db;
         let loaded = match self.inner.cache.load(db, &exe.org_id, &exe.integration_id, exe.version).await {
@@ -273,7 +277,11 @@ impl Worker {
             let msg = format!("flow `{}` does not exist in version {}", exe.flow_key, exe.version);
             return self.fail_early(&exe, &respond, StepError::new(ErrorKind::Component, msg)).await;
         };
-        let Some(instance) = db.get_instance(&exe.org_id, &exe.instance_id).await? else {
+        let instance = match instance.filter(|i| i.id == exe.instance_id) {
+            Some(i) => Some(i),
+            None => db.get_instance(&exe.org_id, &exe.instance_id).await?,
+        };
+        let Some(instance) = instance else {
             let msg = format!("instance {} was deleted", exe.instance_id);
             return self.fail_early(&exe, &respond, StepError::new(ErrorKind::Component, msg)).await;
         };

@@ -64,7 +64,7 @@ async fn dispatch_answers_with_the_flow_result() {
     let worker = h.worker(config("node-1"));
     let exe = h.execution(&p, "main", json!({"n": 21}), Some("node-1"), 300).await;
 
-    let out = outcome(worker.dispatch(exe.clone())).await;
+    let out = outcome(worker.dispatch(exe.clone(), None)).await;
     assert_eq!(
         out,
         SyncOutcome::Finished { status: ExecutionStatus::Succeeded, result: Some(json!({"doubled": 42})), error: None }
@@ -103,7 +103,7 @@ flows:
     let worker = h.worker(config("node-1"));
     let exe = h.execution(&p, "hook", json!({"id": 7}), Some("node-1"), 300).await;
 
-    let out = outcome(worker.dispatch(exe.clone())).await;
+    let out = outcome(worker.dispatch(exe.clone(), None)).await;
     let mut headers = serde_json::Map::new();
     headers.insert("x-weft".into(), json!("1"));
     assert_eq!(out, SyncOutcome::Responded { status: 202, headers, body: json!({"accepted": 7}) });
@@ -272,7 +272,7 @@ flows:
     cfg1.lease = Duration::from_secs(30); // its heartbeat stays quiet during the test
     let w1 = h.worker(cfg1);
     let exe = h.execution(&p, "main", json!({}), Some("node-1"), 30_000).await;
-    let rx = w1.dispatch(exe.clone());
+    let rx = w1.dispatch(exe.clone(), None);
     while !h.steps(&exe.id).await.iter().any(|s| s.path == "a") {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -321,7 +321,7 @@ flows:
     cfg1.lease = Duration::from_secs(30);
     let w1 = h.worker(cfg1);
     let exe = h.execution(&p, "main", json!({}), Some("node-1"), 30_000).await;
-    let rx = w1.dispatch(exe.clone());
+    let rx = w1.dispatch(exe.clone(), None);
     while h.probes.max_sleeping.load(Ordering::SeqCst) == 0 {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
@@ -363,7 +363,7 @@ flows:
     cfg.lease = Duration::from_millis(600);
     let api = h.worker(cfg);
     let exe = h.execution(&p, "main", json!({}), Some("api-node"), 600).await;
-    let rx = api.dispatch(exe.clone());
+    let rx = api.dispatch(exe.clone(), None);
     let runner = h.worker(config("runner-node"));
     let (stop, handle) = start_loop(&runner);
 
@@ -382,7 +382,7 @@ async fn an_execution_reclaimed_by_its_own_process_is_not_run_twice() {
     let p = h.publish(RECOVERY, json!({})).await;
     let worker = h.worker(config("node-1"));
     let exe = h.execution(&p, "main", json!({}), Some("node-1"), 300).await;
-    let rx = worker.dispatch(exe.clone());
+    let rx = worker.dispatch(exe.clone(), None);
     while h.probes.gate_entered.load(Ordering::SeqCst) == 0 {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
@@ -428,7 +428,7 @@ flows:
     let p = h.publish(yaml, json!({})).await;
     let worker = h.worker(config("node-1"));
     let exe = h.execution(&p, "main", json!({}), Some("node-1"), 300).await;
-    let out = outcome(worker.dispatch(exe.clone())).await;
+    let out = outcome(worker.dispatch(exe.clone(), None)).await;
     assert!(matches!(out, SyncOutcome::Finished { status: ExecutionStatus::Succeeded, .. }), "{out:?}");
 
     let flaky = h.step(&exe.id, "flaky").await;
@@ -446,7 +446,7 @@ flows:
 
     // An error kind the policy does not retry fails at once.
     let exe = h.execution(&p, "strict", json!({}), Some("node-1"), 300).await;
-    let out = outcome(worker.dispatch(exe.clone())).await;
+    let out = outcome(worker.dispatch(exe.clone(), None)).await;
     let SyncOutcome::Finished { status, error, .. } = out else { panic!("{out:?}") };
     assert_eq!((status, error_kind(&error)), (ExecutionStatus::Failed, "input"));
     assert_eq!(h.step(&exe.id, "wrong").await.attempts, 1);
@@ -470,7 +470,7 @@ flows:
     let p = h.publish(yaml, json!({})).await;
     let worker = h.worker(config("node-1"));
     let exe = h.execution(&p, "main", json!({}), Some("node-1"), 300).await;
-    let out = outcome(worker.dispatch(exe.clone())).await;
+    let out = outcome(worker.dispatch(exe.clone(), None)).await;
     let SyncOutcome::Finished { status, error, .. } = out else { panic!("{out:?}") };
     assert_eq!((status, error_kind(&error)), (ExecutionStatus::Failed, "timeout"));
     assert!(error_message(&error).contains("100ms"), "{error:?}");
@@ -506,7 +506,7 @@ flows:
     cfg.max_duration = Duration::from_secs(5);
     let worker = h.worker(cfg);
     let exe = h.execution(&p, "main", json!({"items": [1]}), Some("node-1"), 300).await;
-    let out = outcome(worker.dispatch(exe.clone())).await;
+    let out = outcome(worker.dispatch(exe.clone(), None)).await;
     let SyncOutcome::Finished { status, error, .. } = out else { panic!("{out:?}") };
     assert_eq!((status, error_kind(&error)), (ExecutionStatus::Failed, "timeout"), "{error:?}");
     assert_eq!(h.step(&exe.id, "loop[0].flaky").await.attempts, 2);
@@ -531,7 +531,7 @@ flows:
     cfg.max_step_output_bytes = 100;
     let worker = h.worker(cfg);
     let exe = h.execution(&p, "main", json!({}), Some("node-1"), 300).await;
-    let out = outcome(worker.dispatch(exe.clone())).await;
+    let out = outcome(worker.dispatch(exe.clone(), None)).await;
     let SyncOutcome::Finished { status, error, .. } = out else { panic!("{out:?}") };
     assert_eq!((status, error_kind(&error)), (ExecutionStatus::Failed, "limit"));
     assert!(error_message(&error).contains("step output limit of 100 bytes"), "{error:?}");
@@ -561,7 +561,7 @@ flows:
     cfg.max_log_lines = 3;
     let worker = h.worker(cfg);
     let exe = h.execution(&p, "main", json!({"items": [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]}), Some("node-1"), 300).await;
-    let out = outcome(worker.dispatch(exe.clone())).await;
+    let out = outcome(worker.dispatch(exe.clone(), None)).await;
     assert!(matches!(out, SyncOutcome::Finished { status: ExecutionStatus::Succeeded, .. }), "{out:?}");
     let logs = h.logs(&exe.id).await;
     let lines: Vec<(&str, &str)> = logs.iter().map(|l| (l.level.as_str(), l.message.as_str())).collect();
@@ -595,7 +595,7 @@ flows:
     cfg.max_duration = Duration::from_millis(200);
     let worker = h.worker(cfg);
     let exe = h.execution(&p, "main", json!({}), Some("node-1"), 300).await;
-    let out = outcome(worker.dispatch(exe.clone())).await;
+    let out = outcome(worker.dispatch(exe.clone(), None)).await;
     let SyncOutcome::Finished { status, error, .. } = out else { panic!("{out:?}") };
     assert_eq!((status, error_kind(&error)), (ExecutionStatus::Failed, "limit"));
     assert!(error_message(&error).contains("time limit of 200ms"), "{error:?}");
@@ -629,7 +629,7 @@ flows:
     let p = h.publish(yaml, json!({})).await;
     let worker = h.worker(config("node-1"));
     let exe = h.execution(&p, "main", json!({"x": 3}), Some("node-1"), 300).await;
-    let out = outcome(worker.dispatch(exe.clone())).await;
+    let out = outcome(worker.dispatch(exe.clone(), None)).await;
     assert_eq!(out, SyncOutcome::Finished { status: ExecutionStatus::Succeeded, result: Some(json!(6)), error: None });
     let steps = h.steps(&exe.id).await;
     assert_eq!(paths(&steps), ["call>double", "call"]);
@@ -667,7 +667,7 @@ flows:
     cfg.max_call_depth = 2;
     let worker = h.worker(cfg.clone());
     let exe = h.execution(&p, "l0", json!({}), Some("node-1"), 300).await;
-    let out = outcome(worker.dispatch(exe.clone())).await;
+    let out = outcome(worker.dispatch(exe.clone(), None)).await;
     let SyncOutcome::Finished { status, error, .. } = out else { panic!("{out:?}") };
     assert_eq!((status, error_kind(&error)), (ExecutionStatus::Failed, "limit"));
     assert!(error_message(&error).contains("limit of 2"), "{error:?}");
@@ -677,7 +677,7 @@ flows:
 
     // Two levels are within the limit.
     let exe = h.execution(&p, "l1", json!({}), Some("node-1"), 300).await;
-    let out = outcome(worker.dispatch(exe.clone())).await;
+    let out = outcome(worker.dispatch(exe.clone(), None)).await;
     assert!(matches!(out, SyncOutcome::Finished { status: ExecutionStatus::Succeeded, .. }), "{out:?}");
     assert_eq!(h.probes.count("leaf"), 1);
     assert_eq!(h.step(&exe.id, "c2>c3>leaf").await.status, "succeeded");
@@ -705,7 +705,7 @@ flows:
     let p = h.publish(yaml, json!({})).await;
     let worker = h.worker(config("node-1"));
     let exe = h.execution(&p, "main", json!({"items": [1, 2, 3, 4, 5, 6, 7, 8, 9]}), Some("node-1"), 300).await;
-    let out = outcome(worker.dispatch(exe.clone())).await;
+    let out = outcome(worker.dispatch(exe.clone(), None)).await;
     assert_eq!(out, SyncOutcome::Finished { status: ExecutionStatus::Succeeded, result: Some(json!(9)), error: None });
     assert_eq!(h.probes.max_sleeping.load(Ordering::SeqCst), 3);
     let steps = h.steps(&exe.id).await;
@@ -762,7 +762,7 @@ async fn unknown_versions_do_not_load() {
     let worker = h.worker(config("node-1"));
     let mut exe = h.execution(&p, "main", json!({}), Some("node-1"), 300).await;
     exe.version = 9;
-    let out = outcome(worker.dispatch(exe.clone())).await;
+    let out = outcome(worker.dispatch(exe.clone(), None)).await;
     let SyncOutcome::Finished { status, error, .. } = out else { panic!("{out:?}") };
     assert_eq!(status, ExecutionStatus::Failed);
     assert!(error_message(&error).contains("version 9 does not exist"), "{error:?}");

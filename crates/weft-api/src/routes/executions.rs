@@ -133,6 +133,6 @@ pub async fn replay(
         return Err(super::instances::paused(&i.id));
     }
     let exe = super::instances::start(&s, &i, &e.flow_key, e.trigger.clone(), Some(e.id.clone())).await?;
-    drop(s.worker.dispatch(exe.clone()));
+    drop(s.worker.dispatch(exe.clone(), Some(i)));
     Ok((StatusCode::ACCEPTED, Json(Accepted { execution_id: exe.id, status: "queued".into(), replay_of: Some(e.id) })))
 }

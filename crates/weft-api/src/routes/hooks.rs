@@ -72,7 +72,7 @@ pub async fn receive(
     };
     let trigger = trigger(&method, &headers, query.as_deref(), &body);
     let exe = super::instances::start(&s, &instance, &target.flow_key, trigger, None).await?;
-    let rx = s.worker.dispatch(exe.clone());
+    let rx = s.worker.dispatch(exe.clone(), Some(instance));
     let accepted = || (StatusCode::ACCEPTED, Json(json!({"execution_id": exe.id, "status": "queued"}))).into_response();
     if mode == WebhookMode::Async {
         return Ok(accepted());

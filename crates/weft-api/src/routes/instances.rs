@@ -85,8 +85,11 @@ fn webhook_flows(def: &IntegrationDef) -> Vec<String> {
 }
 
 fn config_error(errors: Vec<weft_model::config::ConfigError>) -> ApiError {
-    let first = errors.first().map(|e| e.to_string()).unwrap_or_default();
-    ApiError::invalid("instance.invalid_config", format!("invalid config: {first}"), json!(errors))
+    let message = match errors.as_slice() {
+        [one] => format!("invalid config: {one}"),
+        many => format!("invalid config: {} problems", many.len()),
+    };
+    ApiError::invalid("instance.invalid_config", message, json!(errors))
 }
 
 pub(crate) async fn view(s: &AppState, i: weft_db::Instance) -> ApiResult<InstanceView> {
@@ -297,7 +300,7 @@ pub async fn run(
     }
     let trigger = json!({"body": payload, "headers": {}, "query": {}, "method": "MANUAL"});
     let exe = start(&s, &i, &flow, trigger, None).await?;
-    let rx = s.worker.dispatch(exe.clone());
+    let rx = s.worker.dispatch(exe.clone(), Some(i));
     if !q.wait {
         let accepted = Accepted { execution_id: exe.id, status: "queued".into(), replay_of: None };
         return Ok((StatusCode::ACCEPTED, Json(accepted)).into_response());
