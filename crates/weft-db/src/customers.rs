@@ -3,7 +3,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::util::{get_json, json_text, new_id, paginate};
+use crate::util::{get_json, id_cursor, json_text, new_id, paginate};
 use crate::{Customer, CustomerPatch, CustomerRef, Db, DbError, Millis, NewCustomer, Page, Paged};
 
 macro_rules! customer_cols {
@@ -61,7 +61,7 @@ impl Db {
             " FROM customers WHERE org_id = $1 AND id > $2 ORDER BY id LIMIT $3"
         ))
         .bind(org)
-        .bind(page.cursor.as_deref().unwrap_or(""))
+        .bind(id_cursor(page, "cus")?.unwrap_or(""))
         .bind(i64::from(limit) + 1)
         .fetch_all(&self.read)
         .await?;

@@ -7,7 +7,9 @@ use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
 use sqlx::{Any, AssertSqlSafe, Row};
 
-use crate::util::{Filters, get_json, get_opt_json, json_text, new_id, numeric_cursor, paginate, values_placeholders};
+use crate::util::{
+    Filters, get_json, get_opt_json, id_cursor, json_text, new_id, numeric_cursor, paginate, values_placeholders,
+};
 use crate::{
     Backend, Checkpoint, Db, DbError, Execution, ExecutionFilter, ExecutionStatus, Finish, LogRow, Millis,
     NewExecution, Page, Paged, StepRow,
@@ -546,7 +548,7 @@ impl Db {
         if let Some(v) = filter.until {
             query = query.bind(v);
         }
-        if let Some(c) = &page.cursor {
+        if let Some(c) = id_cursor(page, "exe")? {
             query = query.bind(c);
         }
         let rows = query.bind(i64::from(limit) + 1).fetch_all(&self.read).await?;

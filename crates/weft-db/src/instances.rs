@@ -9,7 +9,7 @@ use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row};
 
-use crate::util::{Filters, get_bool, get_json, json_text, new_id, paginate, random_hex};
+use crate::util::{Filters, get_bool, get_json, id_cursor, json_text, new_id, paginate, random_hex};
 use crate::{
     Db, DbError, Instance, InstanceFilter, InstanceUpgrade, Millis, NewInstance, Page, Paged, Webhook, WebhookTarget,
 };
@@ -168,7 +168,7 @@ impl Db {
             f.sql, limit_param
         );
         let mut query =
-            sqlx::query::<Any>(sqlx::AssertSqlSafe(sql)).bind(org).bind(page.cursor.as_deref().unwrap_or(""));
+            sqlx::query::<Any>(sqlx::AssertSqlSafe(sql)).bind(org).bind(id_cursor(page, "ins")?.unwrap_or(""));
         if let Some(c) = &filter.customer_id {
             query = query.bind(c);
         }

@@ -4,7 +4,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::util::{get_json, json_text, new_id, numeric_cursor, paginate};
+use crate::util::{get_json, id_cursor, json_text, new_id, numeric_cursor, paginate};
 use crate::{Db, DbError, Integration, IntegrationVersion, Millis, NewDraft, Page, Paged};
 
 macro_rules! integration_cols {
@@ -94,7 +94,7 @@ impl Db {
             " FROM integrations WHERE org_id = $1 AND id > $2 ORDER BY id LIMIT $3"
         ))
         .bind(org)
-        .bind(page.cursor.as_deref().unwrap_or(""))
+        .bind(id_cursor(page, "int")?.unwrap_or(""))
         .bind(i64::from(limit) + 1)
         .fetch_all(&self.read)
         .await?;

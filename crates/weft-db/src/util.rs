@@ -64,6 +64,18 @@ pub(crate) fn paginate<T>(mut items: Vec<T>, limit: u32, cursor_of: impl Fn(&T) 
     Paged { items, next_cursor }
 }
 
+/// The cursor of a listing ordered by id: the last id of the previous page, which must be an id
+/// of that kind (`cus_` + 32 hex digits), so a mangled cursor is an error rather than a
+/// silently wrong page.
+pub(crate) fn id_cursor<'p>(page: &'p Page, prefix: &str) -> Result<Option<&'p str>, DbError> {
+    let Some(c) = page.cursor.as_deref() else { return Ok(None) };
+    let ok = c
+        .strip_prefix(prefix)
+        .and_then(|rest| rest.strip_prefix('_'))
+        .is_some_and(|hex| hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_hexdigit()));
+    if ok { Ok(Some(c)) } else { Err(DbError::Invalid(format!("cursor `{c}` is not a cursor of this listing"))) }
+}
+
 /// The cursor of a listing ordered by a numeric column (versions, log lines).
 pub(crate) fn numeric_cursor(page: &Page) -> Result<Option<i64>, DbError> {
     page.cursor
