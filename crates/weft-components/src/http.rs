@@ -34,6 +34,11 @@ pub const MAX_RESPONSE_BODY: usize = 32 * 1024 * 1024;
 pub const MAX_REDIRECTS: usize = 10;
 /// Time limit when neither the input nor the step sets one.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Attempts when the step gives no `retry` input.
+pub const DEFAULT_ATTEMPTS: u32 = 3;
+/// Statuses retried when the step gives no `retry` input: rate limited, bad gateway,
+/// unavailable, gateway timeout. (A plain 500 may have half-done the work: opt in for it.)
+pub const DEFAULT_RETRY_ON: [u16; 4] = [429, 502, 503, 504];
 /// Upper bound of the built-in `retry.attempts`.
 pub const MAX_ATTEMPTS: u64 = 10;
 
@@ -96,7 +101,7 @@ impl HttpComponent {
                     "retry",
                     InputType::Any,
                     false,
-                    "Built-in retry of 429/5xx answers honouring Retry-After: {attempts: N (default 1), on_status: [429, 503, ...]}.",
+                    "Built-in retry honouring Retry-After: {attempts: N, on_status: [...]}; default 3 attempts on 429, 502, 503, 504 (given on_status default: 429 and 5xx).",
                 ),
             ],
         )
@@ -364,7 +369,9 @@ fn parse_retry(v: Option<&Value>) -> Result<(u32, Vec<u16>), StepError> {
         }
     };
     match v {
-        None => Ok((1, default_on)),
+        // Without a `retry` input: answers that say "not processed, try again later" are retried
+        // (with the Idempotency-Key header on writes, a repeat is safe for APIs that honour it).
+        None => Ok((DEFAULT_ATTEMPTS, DEFAULT_RETRY_ON.to_vec())),
         Some(n @ Value::Number(_)) => Ok((attempts_of("retry", n)?, default_on)),
         Some(Value::Object(o)) => {
             if let Some(k) = o.keys().find(|k| !matches!(k.as_str(), "attempts" | "on_status")) {

@@ -257,16 +257,21 @@ async fn rate_limit_is_retried_by_the_builtin_retry_honouring_retry_after() {
     assert_eq!(warn.len(), 1, "{lines:?}");
     assert!(warn[0].1.contains("answered 429; retrying in 1s (attempt 2 of 2)"), "{}", warn[0].1);
 
-    // Without the built-in retry the 429 fails at once, telling the engine how long to wait.
+    // With the built-in retry turned off the 429 fails at once, telling the engine how long to wait.
     let addr = serve().await;
-    let e = request_owned(format!("http://{addr}/flaky")).await.unwrap_err();
+    let e = request(&allow_loopback(), json!({"url": format!("http://{addr}/flaky"), "retry": 1})).await.unwrap_err();
     assert_eq!((e.kind, e.retry_after_ms), (ErrorKind::RateLimited, Some(1000)));
+
+    // Without a `retry` input, a 429 is retried by default (3 attempts on 429/502/503/504).
+    let addr = serve().await;
+    let out = registry.run("http.request", json!({"url": format!("http://{addr}/flaky")}), &cx).await.unwrap();
+    assert_eq!(out["body"], json!({"ok": true}));
 }
 
 #[tokio::test]
 async fn server_error_carries_retry_after() {
     let addr = serve().await;
-    let e = request_owned(format!("http://{addr}/unavailable")).await.unwrap_err();
+    let e = request(&allow_loopback(), json!({"url": format!("http://{addr}/unavailable"), "retry": 1})).await.unwrap_err();
     assert_eq!((e.kind, e.retry_after_ms), (ErrorKind::ServerError, Some(7000)));
     assert_eq!(e.details.unwrap()["body"], "down");
     // A Retry-After longer than the time left is not waited for: the step fails and the engine
