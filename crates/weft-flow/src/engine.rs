@@ -173,6 +173,30 @@ pub fn advance(flow: &CompiledFlow, run: Run, ctx: &RunContext, event: Event, no
     crate::machine::advance(flow, run, ctx, event, now)
 }
 
+/// Resumes a run restored from a checkpoint (after a crash, or on another worker) and returns
+/// the new state and the commands to carry out: first the calls that were in flight, to issue
+/// again, then whatever resuming itself produced.
+///
+/// A checkpoint may not hold a call's input as it was sent: the worker redacts secret config
+/// values out of what it stores. So the input of every call in flight or waiting out a retry
+/// backoff is evaluated again from its step's template, against the run's stored scope (step
+/// outputs, `item`/`index`, `error`), its trigger (see [`Run::with_trigger`]) and the fresh
+/// `ctx`, and replaces the stored one. A re-issued call keeps its call id, attempt, and
+/// idempotency key: it is the same call. A running `for_each` evaluates its items again too
+/// (the `item` of its running and later iterations), and takes them if they are still a list of
+/// as many items; otherwise it goes on with the stored ones.
+///
+/// If a call's input no longer evaluates (an expression reads a stored value that lost what it
+/// needs), that step fails with [`weft_model::ErrorKind::Expression`] as it would have when it
+/// started: its `on_error` applies, its retry policy does not (the same evaluation would fail
+/// again). Timers are not fired here: a backoff or deadline already past is due at the next
+/// [`Event::Wake`] (see [`Run::next_wake`]).
+///
+/// A run that is not running (not started, or ended) is returned unchanged, with no commands.
+pub fn resume(flow: &CompiledFlow, run: Run, ctx: &RunContext, now: Millis) -> (Run, Vec<Command>) {
+    crate::machine::resume(flow, run, ctx, now)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,6 +12,10 @@
 //!   `transform` gives the same outcome), and a compound step's inner actions carry their own
 //!   retry policies, so a `retry` on them is ignored. Retries re-send the inputs evaluated for
 //!   the first attempt, with the same idempotency key and a new call id.
+//! - Resuming from a checkpoint ([`crate::resume`]) evaluates the inputs of calls in flight or
+//!   backing off again, since a stored checkpoint may hold them redacted. An input that no
+//!   longer evaluates fails its step like an input expression error at the step's start:
+//!   `on_error` applies, retry does not.
 //! - A failure inside a branch arm or a loop iteration is the branch's / loop's failure: their
 //!   own `on_error` applies to it. One failed iteration abandons the loop's other iterations.
 //! - When `on_error` steps fail, the step fails with the handler's error, which goes on up like
@@ -41,6 +45,36 @@ pub(crate) fn advance(
     let mut m = Machine { flow, ctx, run, now, out: Vec::new(), ready: VecDeque::new() };
     m.handle(event);
     (m.run, m.out)
+}
+
+pub(crate) fn resume(flow: &CompiledFlow, run: Run, ctx: &RunContext, now: Millis) -> (Run, Vec<Command>) {
+    let mut m = Machine { flow, ctx, run, now, out: Vec::new(), ready: VecDeque::new() };
+    if m.run.status != RunStatus::Running {
+        return (m.run, Vec::new());
+    }
+    // Calls with an id below this were issued before the checkpoint; the ones handed out while
+    // resuming (steps started after a failure below) are in `m.out` already.
+    let issued_before = m.run.next_call;
+    // Outer frames first: a loop's items are rebuilt before the calls of its iterations.
+    let frames: Vec<FrameId> = m.run.frames.keys().copied().collect();
+    for fid in frames {
+        if m.run.status.is_terminal() {
+            break;
+        }
+        m.refresh(fid);
+    }
+    m.run_ready();
+    let mut commands: Vec<Command> = m
+        .run
+        .pending_calls()
+        .into_iter()
+        .filter(|c| match c {
+            Command::RunAction { call, .. } | Command::CallFlow { call, .. } => *call < issued_before,
+            _ => false,
+        })
+        .collect();
+    commands.append(&mut m.out);
+    (m.run, commands)
 }
 
 struct Machine<'a> {
@@ -173,12 +207,91 @@ impl Machine<'_> {
             }
             Event::Wake => self.wake(),
         }
+        self.run_ready();
+    }
+
+    /// Runs the blocks that can make progress until none can.
+    fn run_ready(&mut self) {
         while let Some(block) = self.ready.pop_front() {
             if self.run.status.is_terminal() {
                 break;
             }
             self.run_next(block);
         }
+    }
+
+    // ----- resuming -----
+
+    /// Rebuilds what a step in progress derived from its expressions, for [`resume`]: the
+    /// input of a call in flight or waiting out a retry backoff, the items of a loop.
+    fn refresh(&mut self, fid: FrameId) {
+        let flow = self.flow;
+        let Some(Frame::Step(s)) = self.run.frames.get(&fid) else {
+            return; // a block, or abandoned by a failure refreshed before it
+        };
+        match (&flow.steps[s.step].kind, &s.state) {
+            (CKind::Action { inputs, .. }, StepState::Calling { .. } | StepState::Backoff { .. }) => {
+                self.refresh_call(fid, inputs, "inputs")
+            }
+            (CKind::CallFlow { input, .. }, StepState::Calling { .. } | StepState::Backoff { .. }) => {
+                self.refresh_call(fid, input, "input")
+            }
+            (CKind::ForEach { items, .. }, StepState::Looping { .. }) => self.refresh_items(fid, items),
+            _ => {}
+        }
+    }
+
+    /// Evaluates a call's input again and puts it into the stored command (keeping its call id,
+    /// attempt and idempotency key: it is the same call). If it no longer evaluates, the step
+    /// fails with the expression error, as it would have when it started.
+    fn refresh_call(&mut self, fid: FrameId, template: &Template, base: &str) {
+        let (parent, sid) = {
+            let s = self.step(fid);
+            (s.parent, s.step)
+        };
+        let timeout = self.flow.steps[sid].timeout_ms;
+        let input = match template.eval(&self.context(parent)) {
+            Ok(input) => input,
+            Err(e) => {
+                let mut e = expr_error(base, e);
+                e.message += "; the input was evaluated again to resume the run from a checkpoint";
+                return self.step_done(fid, Err(e));
+            }
+        };
+        let s = self.step(fid);
+        if let StepState::Calling { command } | StepState::Backoff { command, .. } = &mut s.state {
+            match command {
+                Command::RunAction { input: i, timeout_ms, .. } | Command::CallFlow { input: i, timeout_ms, .. } => {
+                    *i = input.clone();
+                    *timeout_ms = timeout;
+                }
+                _ => unreachable!("only calls are issued"),
+            }
+        }
+        s.input = Some(input);
+    }
+
+    /// Evaluates a running loop's items again. They are taken only while they are still a list
+    /// of as many items: the loop has been running over the stored ones (their shape was checked
+    /// when it started, some iterations are done), and re-evaluating them only serves to restore
+    /// values the stored copy may have lost. Otherwise the stored items stay.
+    fn refresh_items(&mut self, fid: FrameId, template: &Template) {
+        let parent = self.step(fid).parent;
+        let Ok(Value::Array(items)) = template.eval(&self.context(parent)) else {
+            return;
+        };
+        if self.step(fid).input.as_ref().and_then(Value::as_array).map(Vec::len) != Some(items.len()) {
+            return;
+        }
+        // Running iterations bind their item; the ones not started yet read it from the input.
+        for frame in self.run.frames.range_mut(fid + 1..).map(|(_, f)| f) {
+            if let Frame::Block(BlockFrame { parent: Some(p), binding: Binding::Iteration { index, item }, .. }) = frame
+                && *p == fid
+            {
+                *item = items.get(*index).cloned().unwrap_or(Value::Null);
+            }
+        }
+        self.step(fid).input = Some(Value::Array(items));
     }
 
     // ----- frame bookkeeping -----

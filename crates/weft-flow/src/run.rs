@@ -18,7 +18,9 @@ pub(crate) type FrameId = u64;
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Run {
     pub(crate) status: RunStatus,
-    /// The `trigger` object given by [`crate::Event::Start`].
+    /// The `trigger` object given by [`crate::Event::Start`]. May be left out of a stored
+    /// checkpoint by a worker that keeps the trigger elsewhere; see [`Run::with_trigger`].
+    #[serde(default)]
     pub(crate) trigger: Value,
     /// The next [`CallId`] to hand out; ids are never reused, so late answers to abandoned calls
     /// cannot be mistaken for answers to new ones.
@@ -65,8 +67,17 @@ impl Run {
         self.error.as_ref()
     }
 
-    /// The RunAction/CallFlow commands issued and not yet answered, outer steps first. A worker
-    /// resuming from a checkpoint re-issues them (same call ids and idempotency keys).
+    /// Puts back the trigger the run was started with, before [`crate::resume`]: a worker that
+    /// keeps the trigger whole elsewhere (the execution's own record) need not store it in the
+    /// checkpoint, or may store it redacted.
+    pub fn with_trigger(mut self, trigger: Value) -> Run {
+        self.trigger = trigger;
+        self
+    }
+
+    /// The RunAction/CallFlow commands issued and not yet answered, outer steps first, as they
+    /// were issued. A worker resuming from a checkpoint uses [`crate::resume`] instead, which
+    /// rebuilds their inputs (a stored checkpoint may hold them redacted).
     pub fn pending_calls(&self) -> Vec<Command> {
         self.frames
             .values()

@@ -3,12 +3,13 @@
 //!
 //! Every test goes through [`check`]. Between events the run is checkpointed to JSON and
 //! restored (and must round-trip exactly), so every transcript also proves that a run resumes
-//! from its checkpoint at any point.
+//! from its checkpoint at any point. [`Ev::Resume`] goes further and plays a worker that stored
+//! a redacted checkpoint and resumes from it after a crash.
 
 mod support;
 
 use serde_json::{Value, json};
-use weft_flow::{CallId, Command, CompiledFlow, Event, Millis, Run, RunContext, StepRecord, advance};
+use weft_flow::{CallId, Command, CompiledFlow, Event, Millis, Run, RunContext, StepRecord, advance, resume};
 use weft_model::{ErrorKind, StepError};
 
 /// One line of a test script.
@@ -17,6 +18,10 @@ enum Ev {
     At(Millis, Event),
     /// Print what a worker resuming from the checkpoint now would see.
     Checkpoint,
+    /// A crash, and a resumption at a time: the checkpoint is stored as the worker stores it —
+    /// every occurrence of a secret replaced by `[redacted]`, without the trigger — then restored
+    /// ([`Run::with_trigger`] with the run's trigger) and [`resume`]d with the real config.
+    Resume(Millis, &'static str),
 }
 
 fn start(t: Millis, body: Value) -> Ev {
@@ -134,18 +139,25 @@ fn check(flow: Value, script: &[Ev]) -> String {
         execution: json!({"id": "ex1"}),
     };
     let mut run = Run::new();
+    let mut trigger = Value::Null;
     let mut out = String::new();
     let mut finished = false;
+    let mut print = |out: &mut String, commands: &[Command]| {
+        for c in commands {
+            assert!(!finished, "command after Finish: {c:?}");
+            finished |= matches!(c, Command::Finish { .. });
+            *out += &format!("  {}\n", render(c));
+        }
+    };
     for ev in script {
         match ev {
             Ev::At(now, event) => {
                 out += &format!("@{now} {}\n", render_event(event));
-                let (next, commands) = advance(&compiled, run, &ctx, event.clone(), *now);
-                for c in &commands {
-                    assert!(!finished, "command after Finish: {c:?}");
-                    finished |= matches!(c, Command::Finish { .. });
-                    out += &format!("  {}\n", render(c));
+                if let (Event::Start { trigger: t }, Value::Null) = (event, &trigger) {
+                    trigger = t.clone();
                 }
+                let (next, commands) = advance(&compiled, run, &ctx, event.clone(), *now);
+                print(&mut out, &commands);
                 // Checkpoint and resume from the checkpoint before every event.
                 let saved = serde_json::to_string(&next).unwrap();
                 run = serde_json::from_str(&saved).unwrap();
@@ -156,6 +168,21 @@ fn check(flow: Value, script: &[Ev]) -> String {
                 for c in run.pending_calls() {
                     out += &format!("   pending {}\n", render(&c));
                 }
+            }
+            Ev::Resume(now, secret) => {
+                let mut stored = serde_json::to_value(&run).unwrap();
+                stored.as_object_mut().unwrap().remove("trigger");
+                let stored = serde_json::to_string(&stored).unwrap().replace(secret, "[redacted]");
+                out += &format!("@{now} resume from a checkpoint without {secret:?}\n");
+                for c in serde_json::from_str::<Run>(&stored).unwrap().pending_calls() {
+                    out += &format!("   stored {}\n", render(&c));
+                }
+                let restored = serde_json::from_str::<Run>(&stored).unwrap().with_trigger(trigger.clone());
+                let (next, commands) = resume(&compiled, restored, &ctx, *now);
+                print(&mut out, &commands);
+                let saved = serde_json::to_string(&next).unwrap();
+                run = serde_json::from_str(&saved).unwrap();
+                assert_eq!(run, next, "checkpoint does not round-trip: {saved}");
             }
         }
     }
@@ -1672,5 +1699,251 @@ fn a_run_resumes_from_a_mid_flight_checkpoint() {
           FINISH succeeded result="child result"
         -- checkpoint: succeeded, next wake None
         == succeeded result="child result"
+        "#);
+}
+
+// ----- resuming from a redacted checkpoint -----
+
+#[test]
+fn resuming_re_evaluates_a_call_in_flight_with_the_real_secret() {
+    let t = check(
+        json!({
+            "config": {"token": "tok-123"},
+            "steps": [
+                {"key": "me", "action": "http.request", "timeout": "30s", "inputs": {
+                    "url": "https://api.example/me?site={{ trigger.body.site }}",
+                    "headers": {"Authorization": "Bearer {{ config.token }}"}
+                }},
+                {"key": "name", "transform": "{{ steps.me.output.body.name }}"}
+            ],
+            "result": "{{ steps.name.output }}"
+        }),
+        &[
+            start(0, json!({"site": "eu"})),
+            Ev::Resume(500, "tok-123"),
+            ok(600, 1, json!({"status": 200, "body": {"name": "Ann"}})),
+        ],
+    );
+    insta::assert_snapshot!(t, @r#"
+        @0 start body={"site":"eu"}
+          run #1 me http.request attempt=1 timeout=30000ms key=ex1:me input={"url":"https://api.example/me?site=eu","headers":{"Authorization":"Bearer tok-123"}}
+        @500 resume from a checkpoint without "tok-123"
+           stored run #1 me http.request attempt=1 timeout=30000ms key=ex1:me input={"url":"https://api.example/me?site=eu","headers":{"Authorization":"Bearer [redacted]"}}
+          run #1 me http.request attempt=1 timeout=30000ms key=ex1:me input={"url":"https://api.example/me?site=eu","headers":{"Authorization":"Bearer tok-123"}}
+        @600 ok #1 {"status":200,"body":{"name":"Ann"}}
+          step me [action http.request] succeeded t=0..600
+               input:  {"url":"https://api.example/me?site=eu","headers":{"Authorization":"Bearer tok-123"}}
+               output: {"status":200,"body":{"name":"Ann"}}
+          step name [transform] succeeded t=600..600
+               output: "Ann"
+          FINISH succeeded result="Ann"
+        == succeeded result="Ann"
+        "#);
+}
+
+#[test]
+fn resuming_rebuilds_item_dependent_inputs_and_the_inputs_of_retries_waiting() {
+    let t = check(
+        json!({
+            "config": {"token": "tok-123"},
+            "steps": [
+                {"key": "fan", "for_each": "{{ trigger.body.accounts }}", "concurrency": 2, "steps": [
+                    {"key": "get", "action": "x.fetch", "retry": {"attempts": 3, "backoff": "1s"},
+                     "inputs": {"account": "{{ item.id }}", "n": "{{ index }}", "auth": "{{ config.token }}"}}
+                ]}
+            ],
+            "result": "{{ steps.fan.output }}"
+        }),
+        &[
+            start(0, json!({"accounts": [{"id": "A"}, {"id": "B"}, {"id": "C"}]})),
+            err(100, 2, ErrorKind::ServerError, "503"),
+            // fan[1].get waits out its backoff: its stored command (re-issued at the wake) holds
+            // the redacted token too, and is rebuilt without being issued now.
+            Ev::Resume(500, "tok-123"),
+            Ev::Checkpoint,
+            wake(1100),
+            ok(1200, 1, json!("a")),
+            ok(1300, 3, json!("b")),
+            ok(1400, 4, json!("c")),
+        ],
+    );
+    insta::assert_snapshot!(t, @r#"
+        @0 start body={"accounts":[{"id":"A"},{"id":"B"},{"id":"C"}]}
+          run #1 fan[0].get x.fetch attempt=1 key=ex1:fan[0].get input={"account":"A","n":0,"auth":"tok-123"}
+          run #2 fan[1].get x.fetch attempt=1 key=ex1:fan[1].get input={"account":"B","n":1,"auth":"tok-123"}
+        @100 failed #2 server_error: 503
+          log warn [fan[1].get] step `fan[1].get` failed (attempt 1 of 3): server_error: 503; retrying in 1s
+          wake_at 1100
+        @500 resume from a checkpoint without "tok-123"
+           stored run #1 fan[0].get x.fetch attempt=1 key=ex1:fan[0].get input={"account":"A","n":0,"auth":"[redacted]"}
+          run #1 fan[0].get x.fetch attempt=1 key=ex1:fan[0].get input={"account":"A","n":0,"auth":"tok-123"}
+        -- checkpoint: running, next wake Some(1100)
+           pending run #1 fan[0].get x.fetch attempt=1 key=ex1:fan[0].get input={"account":"A","n":0,"auth":"tok-123"}
+        @1100 wake
+          run #3 fan[1].get x.fetch attempt=2 key=ex1:fan[1].get input={"account":"B","n":1,"auth":"tok-123"}
+        @1200 ok #1 "a"
+          step fan[0].get [action x.fetch] succeeded t=0..1200
+               input:  {"account":"A","n":0,"auth":"tok-123"}
+               output: "a"
+          run #4 fan[2].get x.fetch attempt=1 key=ex1:fan[2].get input={"account":"C","n":2,"auth":"tok-123"}
+        @1300 ok #3 "b"
+          step fan[1].get [action x.fetch] succeeded t=0..1300 attempts=2
+               input:  {"account":"B","n":1,"auth":"tok-123"}
+               output: "b"
+        @1400 ok #4 "c"
+          step fan[2].get [action x.fetch] succeeded t=1200..1400
+               input:  {"account":"C","n":2,"auth":"tok-123"}
+               output: "c"
+          step fan [for_each] succeeded t=0..1400
+               input:  [{"id":"A"},{"id":"B"},{"id":"C"}]
+               output: ["a","b","c"]
+          FINISH succeeded result=["a","b","c"]
+        == succeeded result=["a","b","c"]
+        "#);
+}
+
+#[test]
+fn resuming_restores_loop_items_that_carried_a_secret() {
+    // The items themselves hold the secret: the running iteration's `item` and the items of the
+    // iterations not started yet were stored redacted.
+    let t = check(
+        json!({
+            "config": {"token": "tok-123"},
+            "steps": [
+                {"key": "fan", "for_each": [{"id": "A", "key": "{{ config.token }}-a"}, {"id": "B", "key": "{{ config.token }}-b"}],
+                 "steps": [{"key": "put", "action": "x.put", "inputs": {"id": "{{ item.id }}", "key": "{{ item.key }}"}}]}
+            ]
+        }),
+        &[start(0, json!({})), Ev::Resume(500, "tok-123"), ok(600, 1, json!(1)), ok(700, 2, json!(2))],
+    );
+    insta::assert_snapshot!(t, @r#"
+        @0 start body={}
+          run #1 fan[0].put x.put attempt=1 key=ex1:fan[0].put input={"id":"A","key":"tok-123-a"}
+        @500 resume from a checkpoint without "tok-123"
+           stored run #1 fan[0].put x.put attempt=1 key=ex1:fan[0].put input={"id":"A","key":"[redacted]-a"}
+          run #1 fan[0].put x.put attempt=1 key=ex1:fan[0].put input={"id":"A","key":"tok-123-a"}
+        @600 ok #1 1
+          step fan[0].put [action x.put] succeeded t=0..600
+               input:  {"id":"A","key":"tok-123-a"}
+               output: 1
+          run #2 fan[1].put x.put attempt=1 key=ex1:fan[1].put input={"id":"B","key":"tok-123-b"}
+        @700 ok #2 2
+          step fan[1].put [action x.put] succeeded t=600..700
+               input:  {"id":"B","key":"tok-123-b"}
+               output: 2
+          step fan [for_each] succeeded t=0..700
+               input:  [{"id":"A","key":"tok-123-a"},{"id":"B","key":"tok-123-b"}]
+               output: [1,2]
+          FINISH succeeded result=null
+        == succeeded result=null
+        "#);
+}
+
+#[test]
+fn a_call_whose_input_no_longer_evaluates_fails_on_resume_and_on_error_applies() {
+    // `login`'s output is keyed by the secret: stored redacted, the lookup finds nothing.
+    let t = check(
+        json!({
+            "config": {"token": "tok-123"},
+            "steps": [
+                {"key": "login", "action": "auth.login", "inputs": {"token": "{{ config.token }}"}},
+                {"key": "use", "action": "x.use", "on_error": "continue",
+                 "inputs": {"session": "{{ steps.login.output.sessions[config.token] }}"}},
+                {"key": "after", "action": "x.after", "inputs": {"token": "{{ config.token }}"}}
+            ]
+        }),
+        &[
+            start(0, json!({})),
+            ok(100, 1, json!({"sessions": {"tok-123": "s-1"}})),
+            Ev::Resume(500, "tok-123"),
+            ok(600, 3, json!("done")),
+        ],
+    );
+    insta::assert_snapshot!(t, @r#"
+        @0 start body={}
+          run #1 login auth.login attempt=1 key=ex1:login input={"token":"tok-123"}
+        @100 ok #1 {"sessions":{"tok-123":"s-1"}}
+          step login [action auth.login] succeeded t=0..100
+               input:  {"token":"tok-123"}
+               output: {"sessions":{"tok-123":"s-1"}}
+          run #2 use x.use attempt=1 key=ex1:use input={"session":"s-1"}
+        @500 resume from a checkpoint without "tok-123"
+           stored run #2 use x.use attempt=1 key=ex1:use input={"session":"s-1"}
+          log warn [use] step `use` failed: expression: inputs.session: `steps.login.output.sessions[config.token]` is undefined (in `steps.login.output.sessions[config.token]`); the input was evaluated again to resume the run from a checkpoint; continuing (on_error: continue)
+          step use [action x.use] continued t=100..500
+               input:  {"session":"s-1"}
+               output: {"error":{"kind":"expression","message":"inputs.session: `steps.login.output.sessions[config.token]` is undefined (in `steps.login.output.sessions[config.token]`); the input was evaluated again to resume the run from a checkpoint","details":null}}
+               error:  expression: inputs.session: `steps.login.output.sessions[config.token]` is undefined (in `steps.login.output.sessions[config.token]`); the input was evaluated again to resume the run from a checkpoint
+          run #3 after x.after attempt=1 key=ex1:after input={"token":"tok-123"}
+        @600 ok #3 "done"
+          step after [action x.after] succeeded t=500..600
+               input:  {"token":"tok-123"}
+               output: "done"
+          FINISH succeeded result=null
+        == succeeded result=null
+        "#);
+}
+
+#[test]
+fn a_failure_on_resume_abandons_the_calls_it_cancels() {
+    // Both iterations are in flight; rebuilding the second one's input fails, which fails the
+    // loop and the run: the first one's call is not issued again.
+    let t = check(
+        json!({
+            "config": {"token": "tok-123"},
+            "steps": [
+                {"key": "login", "action": "auth.login", "inputs": {"token": "{{ config.token }}"}},
+                {"key": "fan", "for_each": "{{ trigger.body.users }}", "concurrency": 2, "steps": [
+                    {"key": "get", "action": "x.get", "inputs": {"session": "{{ steps.login.output.sessions[item] }}"}}
+                ]}
+            ]
+        }),
+        &[
+            start(0, json!({"users": ["ann", "tok-123"]})),
+            ok(100, 1, json!({"sessions": {"ann": "s-ann", "tok-123": "s-tok"}})),
+            Ev::Resume(500, "tok-123"),
+            ok(600, 2, json!("late")),
+        ],
+    );
+    insta::assert_snapshot!(t, @r#"
+        @0 start body={"users":["ann","tok-123"]}
+          run #1 login auth.login attempt=1 key=ex1:login input={"token":"tok-123"}
+        @100 ok #1 {"sessions":{"ann":"s-ann","tok-123":"s-tok"}}
+          step login [action auth.login] succeeded t=0..100
+               input:  {"token":"tok-123"}
+               output: {"sessions":{"ann":"s-ann","tok-123":"s-tok"}}
+          run #2 fan[0].get x.get attempt=1 key=ex1:fan[0].get input={"session":"s-ann"}
+          run #3 fan[1].get x.get attempt=1 key=ex1:fan[1].get input={"session":"s-tok"}
+        @500 resume from a checkpoint without "tok-123"
+           stored run #2 fan[0].get x.get attempt=1 key=ex1:fan[0].get input={"session":"s-ann"}
+           stored run #3 fan[1].get x.get attempt=1 key=ex1:fan[1].get input={"session":"s-tok"}
+          step fan[1].get [action x.get] failed t=100..500
+               input:  {"session":"s-tok"}
+               error:  expression: inputs.session: `steps.login.output.sessions[item]` is undefined (in `steps.login.output.sessions[item]`); the input was evaluated again to resume the run from a checkpoint
+          step fan [for_each] failed t=100..500
+               input:  ["ann","tok-123"]
+               error:  expression: inputs.session: `steps.login.output.sessions[item]` is undefined (in `steps.login.output.sessions[item]`); the input was evaluated again to resume the run from a checkpoint
+          FINISH failed error=expression: inputs.session: `steps.login.output.sessions[item]` is undefined (in `steps.login.output.sessions[item]`); the input was evaluated again to resume the run from a checkpoint
+        @600 ok #2 "late"
+        == failed error=expression: inputs.session: `steps.login.output.sessions[item]` is undefined (in `steps.login.output.sessions[item]`); the input was evaluated again to resume the run from a checkpoint
+        "#);
+}
+
+#[test]
+fn resuming_a_run_that_is_not_running_does_nothing() {
+    let flow = json!({"steps": [{"key": "a", "action": "x.a"}]});
+    let t =
+        check(flow.clone(), &[Ev::Resume(0, "tok"), start(10, json!({})), ok(20, 1, json!(1)), Ev::Resume(30, "tok")]);
+    insta::assert_snapshot!(t, @r#"
+        @0 resume from a checkpoint without "tok"
+        @10 start body={}
+          run #1 a x.a attempt=1 key=ex1:a input={}
+        @20 ok #1 1
+          step a [action x.a] succeeded t=10..20
+               input:  {}
+               output: 1
+          FINISH succeeded result=null
+        @30 resume from a checkpoint without "tok"
+        == succeeded result=null
         "#);
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, oneshot};
 use weft_components::{ActionContext, LogSink, Registry};
 use weft_db::{Checkpoint, CustomerRef, Db, DbError, Execution, ExecutionStatus, Finish, Instance, LogRow, StepRow};
-use weft_flow::{CallId, Command, CompiledFlow, Event, Run, RunContext, RunStatus, StepRecord, advance};
+use weft_flow::{CallId, Command, CompiledFlow, Event, Run, RunContext, RunStatus, StepRecord, advance, resume};
 use weft_model::redact::{REDACTED, Redactor};
 use weft_model::{ErrorKind, LogLevel, StepError};
 
@@ -296,7 +296,9 @@ impl Worker {
                 .unwrap_or(Value::Null),
             execution: json!({"id": exe.id, "flow": exe.flow_key, "attempt": exe.attempts}),
         };
-        let start = match exe.state.clone().map(|state| serde_json::from_value::<Run>(restore_trigger(state, &exe))) {
+        // The checkpoint holds no trigger (see `stored_state`): the execution row has it whole.
+        let restored = exe.state.clone().map(serde_json::from_value::<Run>);
+        let start = match restored.map(|r| r.map(|run| run.with_trigger(exe.trigger.clone()))) {
             Some(Ok(run)) if run.status() != RunStatus::Pending => Start::Resume(Box::new(run)),
             Some(Err(e)) => {
                 tracing::warn!(execution = %exe.id, error = %e, "checkpoint unreadable; starting over");
@@ -447,14 +449,22 @@ impl Shared {
 
     /// The run state as stored: redacted like everything else, so no secret is ever written to
     /// the database. Resuming needs no secrets from it: config comes fresh with the
-    /// [`RunContext`], and the trigger from the execution row (see [`restore_trigger`]).
+    /// [`RunContext`], [`resume`] evaluates the inputs of calls in flight again, and the trigger
+    /// is left out (the execution row keeps it whole, and a webhook may well carry a value that
+    /// is also a configured secret, a shared verification token say).
     fn stored_state(&self, run: &Run) -> Value {
-        self.redactor.redact_value(&serde_json::to_value(run).expect("run state json"))
+        let mut state = serde_json::to_value(run).expect("run state json");
+        if let Some(obj) = state.as_object_mut() {
+            obj.remove("trigger");
+        }
+        self.redactor.redact_value(&state)
     }
 
-    /// Says so when a call about to run carries a value redacted from the checkpoint: a call
-    /// that was in flight at the crash is re-issued with its stored (redacted) input, and steps
-    /// after it see the redacted outputs of steps before it.
+    /// Says so when a call about to run after a restart carries a value redacted from the
+    /// checkpoint: the outputs of steps that finished before the crash come from it, so a step
+    /// reading a secret out of one of them sees `[redacted]`. (Secrets read from config are
+    /// not affected: [`resume`] evaluates the inputs of calls in flight again with the real
+    /// config.)
     fn warn_redacted_input(&self, path: &str, input: &Value) {
         if self.resumed && !self.redactor.is_empty() && contains_str(input, REDACTED) {
             self.log(
@@ -481,16 +491,6 @@ impl Shared {
         };
         self.worker.inner.db.checkpoint(&cp).await
     }
-}
-
-/// Puts the execution's trigger back into a stored (redacted) run state before it is resumed:
-/// the trigger is kept whole in the execution row, and a webhook may well carry a value that is
-/// also a configured secret (a shared verification token).
-fn restore_trigger(mut state: Value, exe: &Execution) -> Value {
-    if let Some(trigger) = state.as_object_mut().and_then(|o| o.get_mut("trigger")) {
-        *trigger = exe.trigger.clone();
-    }
-    state
 }
 
 fn contains_str(v: &Value, needle: &str) -> bool {
@@ -536,10 +536,9 @@ fn drive(
         let mut finish: Option<(RunStatus, Option<Value>, Option<StepError>)> = None;
         let (mut run, cmds) = match start {
             Start::Fresh(trigger) => advance(&flow, Run::new(), &ctx, Event::Start { trigger }, now_ms()),
-            Start::Resume(run) => {
-                let cmds = run.pending_calls();
-                (*run, cmds)
-            }
+            // Re-issues the calls in flight at the crash, with their inputs evaluated again: the
+            // checkpoint holds them redacted.
+            Start::Resume(run) => resume(&flow, *run, &ctx, now_ms()),
         };
         // The run's own timers are the truth: `WakeAt` announces a timer when it is set, but a
         // `Wake` that fires one timer does not announce the others again (a loop's deadline

@@ -203,6 +203,9 @@ flows:
       - key: b
         action: test.count
         inputs: {key: b, value: ["{{ config.token }}", "{{ trigger.body.sig }}"]}
+      - key: c
+        action: test.count
+        inputs: {key: c, value: "{{ steps.a.output.value }}"}
     result: {a: "{{ steps.a.output.value }}", b: "{{ steps.b.output.value }}"}
 "#;
     let p = h.publish(yaml, json!({"token": SECRET})).await;
@@ -211,7 +214,10 @@ flows:
     crash_after_step_a(&h, exe.clone()).await;
 
     let checkpointed = h.get(&exe.id).await;
-    let state = checkpointed.state.expect("a checkpoint").to_string();
+    let state = checkpointed.state.expect("a checkpoint");
+    // The trigger is not stored twice: the execution row has it.
+    assert_eq!(state.get("trigger"), None, "{state}");
+    let state = state.to_string();
     assert!(!state.contains(SECRET), "the checkpoint holds the secret: {state}");
     assert!(state.contains("Bearer [redacted]"), "{state}");
 
@@ -224,10 +230,16 @@ flows:
 
     assert_eq!(done.status, ExecutionStatus::Succeeded, "{done:#?}");
     assert_eq!((h.probes.count("a"), h.probes.count("b")), (1, 1));
+    // The gate call was in flight at the crash: it was issued again with its input evaluated
+    // again, so with the secret itself, not the redacted copy in the checkpoint.
+    let gate_inputs = h.probes.gate_inputs.lock().unwrap().clone();
+    assert_eq!(gate_inputs, [json!({"value": SECRET}), json!({"value": SECRET})]);
     // Steps after the resumption see the real config and the execution's own trigger (not the
     // redacted copy in the checkpoint): b got the secret itself, twice.
     let inputs = h.probes.inputs.lock().unwrap().clone();
-    assert_eq!(inputs.last(), Some(&json!({"key": "b", "value": [SECRET, SECRET]})));
+    assert_eq!(inputs[1], json!({"key": "b", "value": [SECRET, SECRET]}));
+    // But a step's output comes from the checkpoint, redacted: c reads the secret out of a's.
+    assert_eq!(inputs[2], json!({"key": "c", "value": "Bearer [redacted]"}));
     // a's output comes from the checkpoint, redacted; the result is redacted anyway.
     assert_eq!(done.result, Some(json!({"a": "Bearer [redacted]", "b": ["[redacted]", "[redacted]"]})));
 
@@ -238,11 +250,10 @@ flows:
     let worker_wrote = weft_db::Execution { trigger: Value::Null, ..done.clone() };
     let stored = serde_json::to_string(&(&worker_wrote, &steps, &logs)).unwrap();
     assert!(!stored.contains(SECRET), "a secret was stored: {stored}");
-    // The gate call was in flight at the crash: it is re-issued with its stored, redacted input,
-    // and the log says so.
+    // c's input holds a redacted value, and the log says so; the re-issued gate call's does not.
     let warned: Vec<_> = logs.iter().filter(|l| l.message.contains("after a restart")).collect();
     assert_eq!(warned.len(), 1, "{logs:#?}");
-    assert_eq!(warned[0].step_path.as_deref(), Some("wait"));
+    assert_eq!(warned[0].step_path.as_deref(), Some("c"));
     assert_eq!(warned[0].level, "warn");
 }
 

@@ -38,6 +38,8 @@ pub struct Probes {
     gate: Mutex<Option<watch::Sender<bool>>>,
     /// `test.gate` calls entered so far.
     pub gate_entered: AtomicUsize,
+    /// Every `test.gate` input, in call order.
+    pub gate_inputs: Mutex<Vec<Value>>,
 }
 
 impl Probes {
@@ -137,6 +139,7 @@ impl Component for TestComponent {
                 }
                 "test.gate" => {
                     p.gate_entered.fetch_add(1, Ordering::SeqCst);
+                    p.gate_inputs.lock().unwrap().push(input.clone());
                     let mut rx = p.gate_sender().subscribe();
                     let _ = rx.wait_for(|open| *open).await;
                     Ok(json!({"passed": true}))
