@@ -271,7 +271,8 @@ async fn rate_limit_is_retried_by_the_builtin_retry_honouring_retry_after() {
 #[tokio::test]
 async fn server_error_carries_retry_after() {
     let addr = serve().await;
-    let e = request(&allow_loopback(), json!({"url": format!("http://{addr}/unavailable"), "retry": 1})).await.unwrap_err();
+    let e =
+        request(&allow_loopback(), json!({"url": format!("http://{addr}/unavailable"), "retry": 1})).await.unwrap_err();
     assert_eq!((e.kind, e.retry_after_ms), (ErrorKind::ServerError, Some(7000)));
     assert_eq!(e.details.unwrap()["body"], "down");
     // A Retry-After longer than the time left is not waited for: the step fails and the engine
