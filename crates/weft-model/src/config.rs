@@ -504,20 +504,7 @@ mod tests {
     use serde_json::json;
 
     fn var(key: &str, var_type: VarType) -> ConfigVar {
-        ConfigVar {
-            key: key.into(),
-            label: None,
-            var_type,
-            required: false,
-            default: None,
-            description: None,
-            options: Vec::new(),
-            schema: None,
-            pattern: None,
-            minimum: None,
-            maximum: None,
-            customer_visible: true,
-        }
+        ConfigVar::new(key, var_type)
     }
 
     fn def(vars: Vec<ConfigVar>) -> IntegrationDef {

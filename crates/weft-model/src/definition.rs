@@ -58,6 +58,26 @@ pub struct ConfigVar {
     pub customer_visible: bool,
 }
 
+impl ConfigVar {
+    /// An optional variable with no default, label or constraints, visible to customers.
+    pub fn new(key: impl Into<String>, var_type: VarType) -> ConfigVar {
+        ConfigVar {
+            key: key.into(),
+            label: None,
+            var_type,
+            required: false,
+            default: None,
+            description: None,
+            options: Vec::new(),
+            schema: None,
+            pattern: None,
+            minimum: None,
+            maximum: None,
+            customer_visible: true,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum VarType {
     String,
