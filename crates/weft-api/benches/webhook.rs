@@ -2,7 +2,10 @@
 //! minimal raw axum handler doing the same work (the same transform and the same forward call)
 //! without durability or the engine, measured in the same run.
 //!
-//! `cargo bench -p weft-api --bench webhook [-- --seconds 10 --connections 32]`
+//! `cargo bench -p weft-api --bench webhook [-- --seconds 10 --connections 32 --database-url postgres://…]`
+//!
+//! Without `--database-url` Weft runs on SQLite in a temp dir. With a PostgreSQL URL, the bench
+//! creates a fresh schema there and drops it afterwards.
 //!
 //! Every figure is requests answered per second and latency percentiles seen by the client.
 
@@ -22,16 +25,18 @@ const REFERENCE: &str = include_str!("../../../examples/order-sync.yaml");
 struct Args {
     seconds: u64,
     connections: usize,
+    database_url: Option<String>,
 }
 
 fn args() -> Args {
-    let mut a = Args { seconds: 10, connections: 32 };
+    let mut a = Args { seconds: 10, connections: 32, database_url: None };
     let argv: Vec<String> = std::env::args().collect();
     let mut i = 1;
     while i < argv.len() {
         match argv[i].as_str() {
             "--seconds" => a.seconds = argv[i + 1].parse().expect("--seconds N"),
             "--connections" => a.connections = argv[i + 1].parse().expect("--connections N"),
+            "--database-url" => a.database_url = Some(argv[i + 1].clone()),
             _ => {}
         }
         i += if argv[i].starts_with("--") && i + 1 < argv.len() && !argv[i + 1].starts_with("--") { 2 } else { 1 };
@@ -52,8 +57,7 @@ async fn fulfilment() -> String {
 }
 
 /// Weft with the reference example deployed; returns the webhook URL.
-async fn weft(endpoint: &str, dir: &std::path::Path) -> (String, Db) {
-    let db = Db::open_dir(dir).await.unwrap();
+async fn weft(endpoint: &str, db: Db) -> (String, Db) {
     let (org, _) = db.ensure_organization("bench", 0).await.unwrap();
     let registry = Arc::new(Registry::builtin(EgressGuard::new(vec!["127.0.0.1/32".parse().unwrap()])));
     let worker = Worker::new(db.clone(), registry, WorkerConfig::new("bench"));
@@ -204,7 +208,19 @@ fn main() {
     rt.block_on(async {
         let dir = tempfile::tempdir().unwrap();
         let endpoint = fulfilment().await;
-        let (hook, db) = weft(&endpoint, dir.path()).await;
+        let (db, schema) = match &a.database_url {
+            None => (Db::open_dir(dir.path()).await.unwrap(), None),
+            Some(url) => {
+                let schema = format!("weft_bench_{}", std::process::id());
+                let admin = sqlx::PgPool::connect(url).await.unwrap();
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}"))).execute(&admin).await.unwrap();
+                let sep = if url.contains('?') { '&' } else { '?' };
+                let db = Db::open(&format!("{url}{sep}options=-c%20search_path%3D{schema}")).await.unwrap();
+                (db, Some((admin, schema)))
+            }
+        };
+        println!("database: {}", if schema.is_some() { "PostgreSQL" } else { "SQLite (WAL)" });
+        let (hook, db) = weft(&endpoint, db).await;
         let baseline = raw(endpoint.clone()).await;
         println!(
             "{} s per run, {} connections, loopback, 2-core machine shared by client and servers",

@@ -7,6 +7,7 @@ mod error;
 mod extract;
 mod routes;
 mod views;
+mod wait;
 
 pub use error::ApiError;
 
@@ -30,6 +31,10 @@ pub struct ApiConfig {
     pub sync_timeout: Duration,
     /// Serve `POST /demo/fulfilment/orders`, the stand-in customer API of `weft serve --demo`.
     pub demo_fulfilment: bool,
+    /// Whether this process runs the executions it accepts (it has the runner role). When
+    /// false (an api-only node) they are queued for the runners of the fleet, and sync
+    /// webhooks wait for the end announced by whichever runner ran them (see `wait`).
+    pub run_locally: bool,
 }
 
 impl ApiConfig {
@@ -39,6 +44,7 @@ impl ApiConfig {
             body_limit: 32 << 20,
             sync_timeout: Duration::from_secs(30),
             demo_fulfilment: false,
+            run_locally: true,
         }
     }
 }
@@ -51,11 +57,13 @@ pub struct AppState {
     pub cfg: Arc<ApiConfig>,
     /// False while draining on shutdown: `/readyz` answers 503 so load balancers move on.
     pub ready: Arc<AtomicBool>,
+    /// Requests waiting for executions run on other nodes (see `wait`).
+    waiters: Arc<wait::Waiters>,
 }
 
 impl AppState {
     pub fn new(db: Db, worker: Worker, cfg: ApiConfig) -> AppState {
-        AppState { db, worker, cfg: Arc::new(cfg), ready: Arc::new(AtomicBool::new(true)) }
+        AppState { db, worker, cfg: Arc::new(cfg), ready: Arc::new(AtomicBool::new(true)), waiters: Default::default() }
     }
 
     pub fn set_ready(&self, ready: bool) {

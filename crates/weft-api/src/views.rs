@@ -112,6 +112,8 @@ pub struct InstanceView {
     pub webhooks: std::collections::BTreeMap<String, String>,
     /// Every flow of the deployed version.
     pub flows: Vec<String>,
+    /// Next fire time (RFC 3339, UTC) per flow with a schedule trigger.
+    pub schedules: std::collections::BTreeMap<String, String>,
     pub created_at: String,
     pub updated_at: String,
 }

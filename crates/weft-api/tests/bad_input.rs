@@ -166,6 +166,8 @@ fn every_route(f: &Fixture) -> Vec<Case> {
         c("GET", &format!("/api/v1/executions/{e}"), Body::None, Need::Read, 200),
         c("GET", &format!("/api/v1/executions/{e}/logs"), Body::None, Need::Read, 200),
         c("POST", &format!("/api/v1/executions/{e}/replay"), Body::None, Need::Operate, 202),
+        // The fixture's execution has finished: a permitted cancel is refused as such.
+        c("POST", &format!("/api/v1/executions/{e}/cancel"), Body::None, Need::Operate, 409),
         c("POST", "/api/v1/tokens", Body::Json(json!({"role": "viewer"})), Need::Administer, 201),
         c("POST", "/api/v1/tokens", Body::Json(json!({"name": "ci", "role": "admin"})), Need::Administer, 201),
         c("DELETE", &format!("/api/v1/instances/{i}"), Body::None, Need::Operate, 204),
@@ -437,6 +439,7 @@ async fn unknown_ids_are_404_with_the_resource_code() {
         ("GET", "/api/v1/executions/exe_nope".into(), Body::None, "execution.not_found"),
         ("GET", "/api/v1/executions/exe_nope/logs".into(), Body::None, "execution.not_found"),
         ("POST", "/api/v1/executions/exe_nope/replay".into(), Body::None, "execution.not_found"),
+        ("POST", "/api/v1/executions/exe_nope/cancel".into(), Body::None, "execution.not_found"),
         ("GET", "/api/v1/nope".into(), Body::None, "route.not_found"),
         ("GET", "/api/v2/customers".into(), Body::None, "route.not_found"),
         ("GET", "/api/v1/customers/ext:acme/instances".into(), Body::None, "route.not_found"),

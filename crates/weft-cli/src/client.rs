@@ -64,7 +64,7 @@ pub enum ClientCommand {
     /// Deploy integrations to customers and manage the instances.
     #[command(subcommand, after_long_help = EXIT_CODES_HELP)]
     Instance(InstanceCmd),
-    /// Inspect, follow and replay executions.
+    /// Inspect, follow, replay and cancel executions.
     #[command(subcommand, after_long_help = EXIT_CODES_HELP)]
     Execution(ExecutionCmd),
 }
@@ -299,6 +299,13 @@ pub enum ExecutionCmd {
     /// Run an execution again with the same trigger payload.
     #[command(after_long_help = EXIT_CODES_HELP)]
     Replay {
+        /// Execution id.
+        #[arg(value_name = "EXECUTION")]
+        execution: String,
+    },
+    /// Cancel an execution: a queued one at once, a running one after its current step.
+    #[command(after_long_help = EXIT_CODES_HELP)]
+    Cancel {
         /// Execution id.
         #[arg(value_name = "EXECUTION")]
         execution: String,

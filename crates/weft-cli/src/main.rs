@@ -1,5 +1,5 @@
-//! The `weft` binary: `weft serve` wires storage, runner and HTTP together; `weft token create`
-//! mints API tokens; every other command is a client of the REST API (see `client`).
+//! The `weft` binary: `weft serve` wires storage, runner and HTTP together; `weft migrate`
+//! prepares the database; `weft token create` mints API tokens; every other command is a client of the REST API (see `client`).
 //! This is the only place that installs a tracing subscriber and uses `anyhow`.
 
 mod client;
@@ -23,6 +23,8 @@ struct Cli {
 enum Command {
     /// Run the Weft server (API, webhooks, runner) over embedded SQLite or PostgreSQL.
     Serve(serve::ServeArgs),
+    /// Apply pending database migrations and exit (no server needed).
+    Migrate(serve::MigrateArgs),
     /// Manage API tokens directly in the database (no server needed).
     Token {
         #[command(subcommand)]
@@ -50,6 +52,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Serve(args) => rt.block_on(serve::serve(args)),
+        Command::Migrate(args) => rt.block_on(serve::migrate(args)),
         Command::Token { command: TokenCommand::Create(args) } => rt.block_on(serve::token_create(args)),
         Command::Client(cmd) => return rt.block_on(client::run(&cli.client, cmd)),
     };

@@ -1,5 +1,6 @@
-//! `weft serve` and `weft token create`: open the database, make sure the organization exists,
-//! and run the roles this process was asked for.
+//! `weft serve`, `weft migrate` and `weft token create`: open the database (running its
+//! migrations), make sure the organization exists, and run the roles this process was asked
+//! for: `api` (HTTP), `runner` (claims and drives executions), `scheduler`.
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
@@ -10,7 +11,7 @@ use weft_api::{ApiConfig, AppState};
 use weft_components::{EgressGuard, Registry};
 use weft_db::Db;
 use weft_model::Role;
-use weft_worker::{Worker, WorkerConfig};
+use weft_worker::{Scheduler, SchedulerConfig, Worker, WorkerConfig};
 
 /// Where the database is: a data directory (embedded SQLite) or a database URL.
 #[derive(Args, Clone)]
@@ -77,6 +78,10 @@ pub struct ServeArgs {
     /// runner resumes the execution once it has expired.
     #[arg(long, env = "WEFT_LEASE_MS", default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(100..))]
     lease_ms: u64,
+    /// On shutdown (SIGTERM, Ctrl-C), how long a runner waits for executions in flight before
+    /// it stops them and hands them back to the queue for another runner to resume.
+    #[arg(long, env = "WEFT_DRAIN_TIMEOUT_MS", default_value_t = 25_000)]
+    drain_timeout_ms: u64,
     /// Log format on stderr.
     #[arg(long, env = "WEFT_LOG_FORMAT", value_enum, default_value = "text")]
     log_format: LogFormat,
@@ -86,6 +91,12 @@ pub struct ServeArgs {
 enum LogFormat {
     Text,
     Json,
+}
+
+#[derive(Args)]
+pub struct MigrateArgs {
+    #[command(flatten)]
+    db: DbArgs,
 }
 
 #[derive(Args)]
@@ -123,6 +134,14 @@ pub async fn token_create(args: TokenArgs) -> Result<()> {
     Ok(())
 }
 
+/// Applies pending migrations and exits (`weft serve` does so too; this lets a deployment
+/// migrate once, before rolling out new nodes).
+pub async fn migrate(args: MigrateArgs) -> Result<()> {
+    args.db.open().await?;
+    eprintln!("The database is up to date.");
+    Ok(())
+}
+
 pub async fn serve(args: ServeArgs) -> Result<()> {
     init_tracing(args.log_format);
     let roles = if args.roles.is_empty() {
@@ -132,10 +151,20 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     };
     let db = args.db.open().await?;
     let (org, created) = db.ensure_organization("default", now_ms()).await?;
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", args.listen))?;
-    let addr = listener.local_addr()?;
+    // Only the api role takes the port: several runners may share a machine.
+    let listener = if roles.contains(&ServeRole::Api) {
+        Some(
+            tokio::net::TcpListener::bind(args.listen)
+                .await
+                .with_context(|| format!("cannot listen on {}", args.listen))?,
+        )
+    } else {
+        None
+    };
+    let addr = match &listener {
+        Some(l) => l.local_addr()?,
+        None => args.listen,
+    };
     // The address this process is reached at from this machine: with `--listen 0.0.0.0:…`
     // (as in a container) a URL naming 0.0.0.0 is not one a client or the egress guard accepts.
     let local = local_address(addr);
@@ -150,6 +179,7 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     let node_id = format!("node-{}-{}", std::process::id(), &uuid_suffix());
     let mut worker_cfg = WorkerConfig::new(node_id);
     worker_cfg.lease = std::time::Duration::from_millis(args.lease_ms);
+    worker_cfg.drain_timeout = std::time::Duration::from_millis(args.drain_timeout_ms);
     let worker = Worker::new(db.clone(), registry, worker_cfg);
     if created {
         let (_, token) = db.create_token(&org.id, "first owner token", Role::Owner, now_ms()).await?;
@@ -175,9 +205,22 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         let mut c = ApiConfig::new(public_url.clone());
         c.body_limit = args.body_limit;
         c.demo_fulfilment = args.demo;
+        // Without the runner role, accepted executions go to the fleet's runners.
+        c.run_locally = roles.contains(&ServeRole::Runner);
         c
     });
-    if roles.contains(&ServeRole::Api) {
+    if roles.contains(&ServeRole::Scheduler) {
+        let scheduler = Scheduler::new(db.clone(), worker.clone(), SchedulerConfig::default());
+        let mut rx = stop_rx.clone();
+        tasks.spawn(async move {
+            scheduler
+                .run(async move {
+                    let _ = rx.wait_for(|s| *s).await;
+                })
+                .await;
+        });
+    }
+    if let Some(listener) = listener {
         let mut rx = stop_rx.clone();
         let st = state.clone();
         tasks.spawn(async move {
@@ -190,8 +233,6 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         });
         tracing::info!(%addr, "listening");
         eprintln!("Weft is listening on http://{addr}");
-    } else {
-        drop(listener);
     }
     if let Some(d) = demo {
         d.print();
@@ -201,8 +242,11 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     state.set_ready(false);
     let _ = stop_tx.send(true);
     let drain = async { while tasks.join_next().await.is_some() {} };
-    if tokio::time::timeout(std::time::Duration::from_secs(30), drain).await.is_err() {
-        bail!("in-flight work did not finish within 30s; it will be resumed by another runner");
+    // The runner hands back what it could not finish within its drain timeout; this bound only
+    // catches a shutdown that hangs past that (slow HTTP clients, an unreachable database).
+    let bound = std::time::Duration::from_millis(args.drain_timeout_ms) + std::time::Duration::from_secs(5);
+    if tokio::time::timeout(bound, drain).await.is_err() {
+        bail!("shutdown did not finish within {}s; leases still held expire and other runners resume", bound.as_secs());
     }
     Ok(())
 }

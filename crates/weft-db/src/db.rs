@@ -9,7 +9,7 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{Any, Executor, SqlSafeStr, Transaction};
 
 use crate::DbError;
-use crate::group::{GroupWriter, Job};
+use crate::group::{Begin, GroupWriter, Job};
 use crate::util::new_id;
 
 /// Which engine a [`Db`] talks to.
@@ -28,8 +28,10 @@ pub struct Db {
     /// Writes and read-then-write transactions. On SQLite one connection, because SQLite has a
     /// single writer anyway and queueing in the pool is cheaper than busy-waiting on the lock.
     pub(crate) write: AnyPool,
-    /// SQLite only: the hot writes share group transactions (see `group`).
-    pub(crate) group: Option<GroupWriter>,
+    /// The hot writes share group transactions (see `group`).
+    pub(crate) group: GroupWriter,
+    /// PostgreSQL only: the URL, to open the dedicated LISTEN connection (see `notify`).
+    pub(crate) pg_url: Option<std::sync::Arc<str>>,
 }
 
 impl std::fmt::Debug for Db {
@@ -40,12 +42,26 @@ impl std::fmt::Debug for Db {
 
 /// Migrations, in order: (version, description, SQLite SQL, PostgreSQL SQL). Embedded at
 /// compile time; adding one means adding a file to both `migrations/` folders and a line here.
-const MIGRATIONS: &[(i64, &str, &str, &str)] = &[(
-    1,
-    "init",
-    include_str!("../migrations/sqlite/0001_init.sql"),
-    include_str!("../migrations/postgres/0001_init.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
+    (
+        1,
+        "init",
+        include_str!("../migrations/sqlite/0001_init.sql"),
+        include_str!("../migrations/postgres/0001_init.sql"),
+    ),
+    (
+        2,
+        "schedules",
+        include_str!("../migrations/sqlite/0002_schedules.sql"),
+        include_str!("../migrations/postgres/0002_schedules.sql"),
+    ),
+    (
+        3,
+        "flow_control",
+        include_str!("../migrations/sqlite/0003_flow_control.sql"),
+        include_str!("../migrations/postgres/0003_flow_control.sql"),
+    ),
+];
 
 /// Read connections for a SQLite file; reads run in parallel under WAL.
 const SQLITE_READERS: u32 = 6;
@@ -117,8 +133,8 @@ impl Db {
                 .max_lifetime(None)
                 .connect(&url)
                 .await?;
-            let group = Some(GroupWriter::start(pool.clone()));
-            return Ok(Db { backend: Backend::Sqlite, read: pool.clone(), write: pool, group });
+            let group = GroupWriter::start(pool.clone(), Begin::Immediate);
+            return Ok(Db { backend: Backend::Sqlite, read: pool.clone(), write: pool, group, pg_url: None });
         }
 
         let url = if has_param("mode") {
@@ -144,13 +160,14 @@ impl Db {
         // WAL is a property of the file (persisted), so set it once before the readers connect.
         write.execute("PRAGMA journal_mode = WAL").await?;
         let read = options().max_connections(SQLITE_READERS).connect(&url).await?;
-        let group = Some(GroupWriter::start(write.clone()));
-        Ok(Db { backend: Backend::Sqlite, read, write, group })
+        let group = GroupWriter::start(write.clone(), Begin::Immediate);
+        Ok(Db { backend: Backend::Sqlite, read, write, group, pg_url: None })
     }
 
     async fn open_postgres(url: &str) -> Result<Db, DbError> {
         let pool = AnyPoolOptions::new().max_connections(POSTGRES_CONNECTIONS).connect(url).await?;
-        Ok(Db { backend: Backend::Postgres, read: pool.clone(), write: pool, group: None })
+        let group = GroupWriter::start(pool.clone(), Begin::Plain);
+        Ok(Db { backend: Backend::Postgres, read: pool.clone(), write: pool, group, pg_url: Some(url.into()) })
     }
 
     /// Applies pending migrations (idempotent; on PostgreSQL serialized across nodes by the
@@ -170,18 +187,9 @@ impl Db {
         Ok(())
     }
 
-    /// Runs a re-runnable write in a transaction: on SQLite in the next group transaction, on
-    /// PostgreSQL (which has many writers) in its own.
+    /// Runs a re-runnable write in the next group transaction of this process.
     pub(crate) async fn write_job(&self, job: Job) -> Result<(), DbError> {
-        match &self.group {
-            Some(g) => g.write(job).await,
-            None => {
-                let mut tx = self.begin_write().await?;
-                job(&mut tx).await?;
-                tx.commit().await?;
-                Ok(())
-            }
-        }
+        self.group.write(job).await
     }
 
     /// Starts a write transaction. On SQLite `BEGIN IMMEDIATE` takes the write lock up front: a

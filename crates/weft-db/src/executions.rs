@@ -1,7 +1,7 @@
 //! Executions: the durable work queue (create, claim with a lease, renew, checkpoint, finish)
 //! and the execution history (listing, steps, log lines). See the crate docs for the model.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
@@ -23,28 +23,98 @@ macro_rules! execution_cols {
     };
 }
 
-/// The claim, as one statement. `run_at` is the creation time of a queued execution and the
-/// lease expiry of a running one, so `run_at <= now` covers both "due" and "lease expired".
-macro_rules! claim_sql {
-    ($lock:literal) => {
+/// The fair claim, as one statement. `run_at` is the creation time of a queued execution and
+/// the lease expiry of a running one, so `run_at <= now` covers both "due" and "lease expired".
+///
+/// Round-robin across customers: every due execution gets a rank within its customer (1 for
+/// its oldest, 2 for the next, …) and the claim takes rank 1 of every customer before rank 2 of
+/// any, oldest first within a rank. So if at most `limit` customers have due work, each of them
+/// gets at least one execution in every claim, however big another customer's backlog is.
+///
+/// It never reads a whole backlog: `cust` finds the customers with due work by one index seek
+/// each (a loose index scan over `executions_fair`), and `walk` steps through each customer's
+/// due executions in order, one seek per row, breadth first (rank by rank), stopping after
+/// `$5` ranks and as soon as it has enough candidates: `$5` plus one more full rank. Cost:
+/// O((customers with due work + candidates) · log n).
+///
+/// Parameters: $1 owner, $2 lease until, $3 now, $4 limit, $5 candidate depth.
+macro_rules! claim_walk {
+    ($customer_index:literal, $next_in_customer:literal, $walk_limit:literal) => {
         concat!(
-            "UPDATE executions SET status = 'running', lease_owner = $1, lease_until = $2,
-                 run_at = $2, attempts = attempts + 1, started_at = COALESCE(started_at, $3)
-             WHERE id IN (SELECT id FROM executions
-                 WHERE status IN ('queued', 'running') AND run_at <= $3
-                 ORDER BY run_at LIMIT $4",
-            $lock,
-            ") RETURNING ",
-            execution_cols!()
+            "WITH RECURSIVE
+             cust(cid) AS (
+                 SELECT (SELECT e.customer_id FROM executions e ",
+            $customer_index,
+            "
+                         WHERE e.status IN ('queued', 'running') AND e.run_at <= $3
+                         ORDER BY e.customer_id, e.run_at, e.id LIMIT 1)
+                 UNION ALL
+                 SELECT (SELECT e.customer_id FROM executions e ",
+            $customer_index,
+            "
+                         WHERE e.status IN ('queued', 'running') AND e.run_at <= $3 AND e.customer_id > c.cid
+                         ORDER BY e.customer_id, e.run_at, e.id LIMIT 1)
+                 FROM cust c WHERE c.cid IS NOT NULL
+             ),
+             walk(cid, id, run_at, r) AS (
+                 SELECT c.cid, h.id, h.run_at, 1 FROM cust c JOIN executions h ON h.id =
+                     (SELECT e.id FROM executions e
+                      WHERE e.customer_id = c.cid AND e.status IN ('queued', 'running') AND e.run_at <= $3
+                      ORDER BY e.customer_id, e.run_at, e.id LIMIT 1)
+                 UNION ALL
+                 SELECT w.cid, n.id, n.run_at, w.r + 1 FROM walk w JOIN executions n ON n.id =
+                     (SELECT e.id FROM executions e
+                      WHERE e.customer_id = w.cid AND e.status IN ('queued', 'running') AND e.run_at <= $3
+                          AND ",
+            $next_in_customer,
+            "
+                      ORDER BY e.customer_id, e.run_at, e.id LIMIT 1)
+                 WHERE w.r < $5 ",
+            $walk_limit,
+            "
+             ) "
         )
     };
 }
 
-/// SQLite has one writer, so the statement is atomic as is.
-const CLAIM_SQLITE: &str = claim_sql!("");
-/// Concurrent claimers skip rows another claimer has locked instead of waiting for them (and
-/// then finding them taken), so N runners claim N disjoint batches in parallel.
-const CLAIM_POSTGRES: &str = claim_sql!(" FOR UPDATE SKIP LOCKED");
+/// SQLite has one writer, so the statement is atomic as is. `INDEXED BY` because its planner
+/// would otherwise walk `executions_customer`, which also holds every finished execution; the
+/// 2-column row value is what SQLite turns into an index range. A LIMIT in the recursive CTE
+/// stops the walk early.
+const CLAIM_SQLITE: &str = concat!(
+    claim_walk!(
+        "INDEXED BY executions_fair",
+        "(e.run_at, e.id) > (w.run_at, w.id)",
+        "LIMIT $5 + (SELECT COUNT(*) FROM cust)"
+    ),
+    "UPDATE executions SET status = 'running', lease_owner = $1, lease_until = $2,
+         run_at = $2, attempts = attempts + 1, started_at = COALESCE(started_at, $3)
+     WHERE id IN (SELECT id FROM walk ORDER BY r, run_at, id LIMIT $4)
+     RETURNING ",
+    execution_cols!()
+);
+
+/// PostgreSQL evaluates a recursive CTE only as far as its reader fetches, so the LIMIT on
+/// `cand` stops the walk (a LIMIT inside a recursive CTE is not allowed there). The candidates
+/// are re-checked and locked in fair order; concurrent claimers skip rows another claimer has
+/// locked instead of waiting for them, so N runners claim N disjoint batches in parallel (the
+/// candidate depth is a few times the limit for that reason).
+const CLAIM_POSTGRES: &str = concat!(
+    claim_walk!("", "(e.customer_id, e.run_at, e.id) > (w.cid, w.run_at, w.id)", ""),
+    ", cand AS (SELECT id, r FROM walk LIMIT $5 + (SELECT COUNT(*) FROM cust))
+     UPDATE executions SET status = 'running', lease_owner = $1, lease_until = $2,
+         run_at = $2, attempts = attempts + 1, started_at = COALESCE(started_at, $3)
+     WHERE id IN (SELECT x.id FROM executions x JOIN cand c ON c.id = x.id
+         WHERE x.status IN ('queued', 'running') AND x.run_at <= $3
+         ORDER BY c.r, x.run_at, x.id LIMIT $4
+         FOR UPDATE OF x SKIP LOCKED)
+     RETURNING ",
+    execution_cols!()
+);
+
+/// Candidates per claimed execution on PostgreSQL: spare ones for concurrent claimers to take
+/// when the first choices are locked.
+const POSTGRES_CANDIDATES_PER_CLAIM: i64 = 4;
 
 fn execution_from_row(row: &AnyRow) -> Result<Execution, DbError> {
     let id: String = row.try_get("id")?;
@@ -216,26 +286,26 @@ async fn guarded_update(
 }
 
 /// An execution row to insert, owned so the insert can run in a group transaction.
-struct NewRow {
-    id: String,
-    org_id: String,
-    instance_id: String,
-    customer_id: String,
-    integration_id: String,
-    version: i64,
-    flow_key: String,
-    status: ExecutionStatus,
-    trigger: String,
-    attempts: i64,
-    replay_of: Option<String>,
-    lease_owner: Option<String>,
-    lease_until: Option<Millis>,
-    run_at: Millis,
-    created_at: Millis,
-    started_at: Option<Millis>,
+pub(crate) struct NewRow {
+    pub(crate) id: String,
+    pub(crate) org_id: String,
+    pub(crate) instance_id: String,
+    pub(crate) customer_id: String,
+    pub(crate) integration_id: String,
+    pub(crate) version: i64,
+    pub(crate) flow_key: String,
+    pub(crate) status: ExecutionStatus,
+    pub(crate) trigger: String,
+    pub(crate) attempts: i64,
+    pub(crate) replay_of: Option<String>,
+    pub(crate) lease_owner: Option<String>,
+    pub(crate) lease_until: Option<Millis>,
+    pub(crate) run_at: Millis,
+    pub(crate) created_at: Millis,
+    pub(crate) started_at: Option<Millis>,
 }
 
-async fn insert_execution(conn: &mut AnyConnection, r: &NewRow) -> Result<(), DbError> {
+pub(crate) async fn insert_execution(conn: &mut AnyConnection, r: &NewRow) -> Result<(), DbError> {
     sqlx::query(
         "INSERT INTO executions (id, org_id, instance_id, customer_id, integration_id, version,
              flow_key, status, trigger_data, attempts, replay_of, lease_owner, lease_until,
@@ -261,6 +331,64 @@ async fn insert_execution(conn: &mut AnyConnection, r: &NewRow) -> Result<(), Db
     .execute(&mut *conn)
     .await?;
     Ok(())
+}
+
+/// Inserts the row with an idempotency key; false (and nothing written) when the instance used
+/// the key already. A conflict is an answer here, not an error: an error would make a SQLite
+/// group batch replay job by job.
+async fn insert_keyed(conn: &mut AnyConnection, r: &NewRow, key: &str) -> Result<bool, DbError> {
+    let done = sqlx::query(
+        "INSERT INTO executions (id, org_id, instance_id, customer_id, integration_id, version,
+             flow_key, status, trigger_data, attempts, replay_of, lease_owner, lease_until,
+             run_at, step_seq, log_seq, created_at, started_at, idempotency_key)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 0, 0, $15, $16, $17)
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(&r.id)
+    .bind(&r.org_id)
+    .bind(&r.instance_id)
+    .bind(&r.customer_id)
+    .bind(&r.integration_id)
+    .bind(r.version)
+    .bind(&r.flow_key)
+    .bind(r.status.as_str())
+    .bind(&r.trigger)
+    .bind(r.attempts)
+    .bind(r.replay_of.as_deref())
+    .bind(r.lease_owner.as_deref())
+    .bind(r.lease_until)
+    .bind(r.run_at)
+    .bind(r.created_at)
+    .bind(r.started_at)
+    .bind(key)
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Inserts the row, or (when its idempotency key is taken) reads the execution that has it.
+async fn insert_or_find(conn: &mut AnyConnection, r: &NewRow, key: Option<&str>) -> Result<Option<Execution>, DbError> {
+    let Some(key) = key else {
+        insert_execution(conn, r).await?;
+        return Ok(None);
+    };
+    if insert_keyed(conn, r, key).await? {
+        return Ok(None);
+    }
+    let row = sqlx::query(concat!(
+        "SELECT ",
+        execution_cols!(),
+        " FROM executions WHERE instance_id = $1 AND idempotency_key = $2"
+    ))
+    .bind(&r.instance_id)
+    .bind(key)
+    .fetch_optional(&mut *conn)
+    .await?;
+    match row {
+        Some(row) => Ok(Some(execution_from_row(&row)?)),
+        // Only a uniqueness conflict skips the insert; the id is fresh, so the key has a row.
+        None => Err(DbError::Conflict(format!("execution {} conflicts with an existing one", r.id))),
+    }
 }
 
 /// A checkpoint (`finish: None`) or the end of an execution, guarded by the lease owner.
@@ -325,8 +453,17 @@ async fn guarded_write(conn: &mut AnyConnection, w: &GuardedWrite) -> Result<(),
 
 impl Db {
     /// Enqueues an execution (or creates it already claimed by `claimed_by`). Returns after the
-    /// commit: the execution survives any crash from then on.
+    /// commit: the execution survives any crash from then on. With an idempotency key that the
+    /// instance already used, returns that execution instead (see [`Db::create_execution_once`]).
     pub async fn create_execution(&self, new: &NewExecution, now: Millis) -> Result<Execution, DbError> {
+        Ok(self.create_execution_once(new, now).await?.0)
+    }
+
+    /// Like [`Db::create_execution`], and says whether the execution was created (`true`) or
+    /// already existed with the same `(instance, idempotency_key)` (`false`: nothing was
+    /// written; the existing execution is returned as it is now, possibly running elsewhere or
+    /// finished).
+    pub async fn create_execution_once(&self, new: &NewExecution, now: Millis) -> Result<(Execution, bool), DbError> {
         let id = new_id("exe");
         let (status, lease_until, attempts, started_at, run_at) = match &new.claimed_by {
             Some(owner) => {
@@ -359,12 +496,23 @@ impl Db {
             created_at: now,
             started_at,
         });
+        let key = new.idempotency_key.clone();
+        let found: Arc<Mutex<Option<Execution>>> = Arc::default();
+        let slot = found.clone();
         self.write_job(Arc::new(move |conn| {
-            let row = row.clone();
-            Box::pin(async move { insert_execution(conn, &row).await })
+            let (row, key, slot) = (row.clone(), key.clone(), slot.clone());
+            Box::pin(async move {
+                // Set on every run: a replayed batch must not keep an earlier run's answer.
+                let existing = insert_or_find(conn, &row, key.as_deref()).await?;
+                *slot.lock().expect("idempotency slot lock") = existing;
+                Ok(())
+            })
         }))
         .await?;
-        Ok(Execution {
+        if let Some(existing) = found.lock().expect("idempotency slot lock").take() {
+            return Ok((existing, false));
+        }
+        let created = Execution {
             id,
             org_id: new.org_id.clone(),
             instance_id: new.instance_id.clone(),
@@ -385,11 +533,76 @@ impl Db {
             created_at: now,
             started_at,
             finished_at: None,
-        })
+        };
+        Ok((created, true))
     }
 
-    /// Claims up to `limit` due executions for `owner`, oldest first: queued ones whose time has
-    /// come and running ones whose lease expired (their runner is presumed dead). Each becomes
+    /// Cancels an execution: a queued one becomes `canceled` at once; a running one is marked
+    /// `cancel_requested` and its runner ends it as `canceled` after its next completed call
+    /// (see [`Db::cancel_requested`]). Asking again is harmless. A finished execution cannot be
+    /// canceled ([`DbError::Conflict`]). Returns the execution as it is afterwards.
+    pub async fn cancel_execution(&self, org: &str, id: &str, now: Millis) -> Result<Execution, DbError> {
+        let mut tx = self.begin_write().await?;
+        let canceled = sqlx::query(
+            "UPDATE executions SET status = 'canceled', finished_at = $1, lease_owner = NULL,
+                 lease_until = NULL
+             WHERE org_id = $2 AND id = $3 AND status = 'queued'",
+        )
+        .bind(now)
+        .bind(org)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if !canceled {
+            // Running (on PostgreSQL a concurrent claim is waited for, then the status re-read).
+            sqlx::query(
+                "UPDATE executions SET cancel_requested = 1
+                 WHERE org_id = $1 AND id = $2 AND status = 'running'",
+            )
+            .bind(org)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            execution_cols!(),
+            ", cancel_requested FROM executions WHERE org_id = $1 AND id = $2"
+        ))
+        .bind(org)
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let Some(row) = row else {
+            return Err(DbError::NotFound(format!("execution {id}")));
+        };
+        let exe = execution_from_row(&row)?;
+        let requested: i64 = row.try_get("cancel_requested")?;
+        // Canceled by a cancel (now or before) is an answer; any other end is a conflict.
+        let by_cancel =
+            exe.status == ExecutionStatus::Canceled && (canceled || requested != 0 || exe.started_at.is_none());
+        if exe.status.is_terminal() && !by_cancel {
+            return Err(DbError::Conflict(format!("execution {id} already finished ({})", exe.status)));
+        }
+        Ok(exe)
+    }
+
+    /// Whether a cancel was asked for this execution while it ran: one primary-key read, done
+    /// by the runner after each completed call.
+    pub async fn cancel_requested(&self, id: &str) -> Result<bool, DbError> {
+        let flag: Option<i64> = sqlx::query_scalar("SELECT cancel_requested FROM executions WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.read)
+            .await?;
+        Ok(flag.is_some_and(|f| f != 0))
+    }
+
+    /// Claims up to `limit` due executions for `owner`, round-robin across customers and oldest
+    /// first within each (see `claim_walk`): queued ones whose time has come and running ones
+    /// whose lease expired (their runner is presumed dead). Each becomes
     /// `running` with a lease until `now + lease_ms` and one more attempt. Safe with any number
     /// of concurrent claimers: an execution is never handed to two of them for the same lease.
     pub async fn claim_executions(
@@ -409,11 +622,16 @@ impl Db {
             Backend::Sqlite => CLAIM_SQLITE,
             Backend::Postgres => CLAIM_POSTGRES,
         };
+        let depth = match self.backend {
+            Backend::Sqlite => i64::from(limit),
+            Backend::Postgres => i64::from(limit) * POSTGRES_CANDIDATES_PER_CLAIM,
+        };
         let rows = sqlx::query(sql)
             .bind(owner)
             .bind(now + lease_ms)
             .bind(now)
             .bind(i64::from(limit))
+            .bind(depth)
             .fetch_all(&self.write)
             .await?;
         let mut claimed = rows.iter().map(execution_from_row).collect::<Result<Vec<_>, _>>()?;

@@ -1,8 +1,8 @@
-//! Group commit for SQLite's hot writes. SQLite has one writer; every transaction costs a
-//! `BEGIN`/`COMMIT` round trip through the driver's worker thread, and that — not the disk —
-//! bounds how many executions per second one node can create and finish. Concurrent writes
-//! (webhooks arriving together, executions finishing together) are therefore queued to one
-//! writer task that runs everything waiting in ONE transaction.
+//! Group commit for the hot writes. On SQLite (one writer) every transaction costs a
+//! `BEGIN`/`COMMIT` round trip through the driver's worker thread; on PostgreSQL every commit
+//! waits for its WAL flush. Either bounds how many executions per second one node can create and
+//! finish, so concurrent writes (webhooks arriving together, executions finishing together) are
+//! queued to one writer task per process that runs everything waiting in ONE transaction.
 //!
 //! Each job is re-runnable: if any job fails with an unexpected error, the batch is rolled back
 //! and every job runs again in a transaction of its own, so one bad write never takes the
@@ -30,11 +30,27 @@ pub(crate) struct GroupWriter {
     tx: mpsc::UnboundedSender<Pending>,
 }
 
+/// How a group transaction starts: SQLite takes its write lock up front (`BEGIN IMMEDIATE`).
+#[derive(Clone, Copy)]
+pub(crate) enum Begin {
+    Immediate,
+    Plain,
+}
+
+impl Begin {
+    fn sql(self) -> &'static str {
+        match self {
+            Begin::Immediate => "BEGIN IMMEDIATE",
+            Begin::Plain => "BEGIN",
+        }
+    }
+}
+
 impl GroupWriter {
     /// Starts the writer task on the current tokio runtime. It ends when every handle is gone.
-    pub(crate) fn start(pool: AnyPool) -> GroupWriter {
+    pub(crate) fn start(pool: AnyPool, begin: Begin) -> GroupWriter {
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(pool, rx));
+        tokio::spawn(run(pool, begin, rx));
         GroupWriter { tx }
     }
 
@@ -48,12 +64,13 @@ impl GroupWriter {
     }
 }
 
-/// Failures a job reports as its answer, having written nothing.
+/// Failures a job reports as its answer, having written nothing — and without an SQL error, so
+/// the transaction stays usable on PostgreSQL too (a guarded UPDATE that matched no row).
 fn expected(e: &DbError) -> bool {
     matches!(e, DbError::LeaseLost(_) | DbError::NotFound(_) | DbError::Invalid(_))
 }
 
-async fn run(pool: AnyPool, mut rx: mpsc::UnboundedReceiver<Pending>) {
+async fn run(pool: AnyPool, begin: Begin, mut rx: mpsc::UnboundedReceiver<Pending>) {
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -62,13 +79,13 @@ async fn run(pool: AnyPool, mut rx: mpsc::UnboundedReceiver<Pending>) {
                 Err(_) => break,
             }
         }
-        let results = match run_batch(&pool, &batch).await {
+        let results = match run_batch(&pool, begin, &batch).await {
             Ok(results) => results,
             // Something unexpected: isolate every job in its own transaction.
             Err(_) => {
                 let mut results = Vec::with_capacity(batch.len());
                 for (job, _) in &batch {
-                    results.push(run_alone(&pool, job).await);
+                    results.push(run_alone(&pool, begin, job).await);
                 }
                 results
             }
@@ -80,9 +97,9 @@ async fn run(pool: AnyPool, mut rx: mpsc::UnboundedReceiver<Pending>) {
 }
 
 /// All jobs in one transaction. `Err` means the batch was rolled back.
-async fn run_batch(pool: &AnyPool, batch: &[Pending]) -> Result<Vec<Result<(), DbError>>, DbError> {
+async fn run_batch(pool: &AnyPool, begin: Begin, batch: &[Pending]) -> Result<Vec<Result<(), DbError>>, DbError> {
     let mut conn = pool.acquire().await?;
-    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+    let mut tx = conn.begin_with(begin.sql()).await?;
     let mut results = Vec::with_capacity(batch.len());
     for (job, _) in batch {
         match job(&mut tx).await {
@@ -98,9 +115,9 @@ async fn run_batch(pool: &AnyPool, batch: &[Pending]) -> Result<Vec<Result<(), D
     Ok(results)
 }
 
-async fn run_alone(pool: &AnyPool, job: &Job) -> Result<(), DbError> {
+async fn run_alone(pool: &AnyPool, begin: Begin, job: &Job) -> Result<(), DbError> {
     let mut conn = pool.acquire().await?;
-    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+    let mut tx = conn.begin_with(begin.sql()).await?;
     job(&mut tx).await?;
     tx.commit().await?;
     Ok(())
@@ -125,7 +142,7 @@ mod tests {
     async fn one_bad_job_does_not_spoil_its_batch() {
         let db = crate::Db::open("sqlite::memory:").await.unwrap();
         db.write.execute("CREATE TABLE t (x INTEGER PRIMARY KEY)").await.unwrap();
-        let group = db.group.clone().unwrap();
+        let group = db.group.clone();
         group.write(insert(7)).await.unwrap();
         let mut tasks = Vec::new();
         for x in 0..40 {

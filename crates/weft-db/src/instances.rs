@@ -266,6 +266,11 @@ impl Db {
     /// Deletes an instance and its webhooks; its executions stay as history.
     pub async fn delete_instance(&self, org: &str, id: &str) -> Result<(), DbError> {
         let mut tx = self.begin_write().await?;
+        sqlx::query("DELETE FROM schedules WHERE org_id = $1 AND instance_id = $2")
+            .bind(org)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query("DELETE FROM webhooks WHERE org_id = $1 AND instance_id = $2")
             .bind(org)
             .bind(id)

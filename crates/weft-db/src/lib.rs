@@ -55,10 +55,15 @@ mod executions;
 mod group;
 mod instances;
 mod integrations;
+mod leases;
 mod model;
+mod notify;
 mod orgs;
+mod schedules;
 mod util;
 
 pub use db::{Backend, Db};
 pub use error::DbError;
 pub use model::*;
+pub use notify::{Listener, Notification};
+pub use schedules::{NewSchedule, Schedule};

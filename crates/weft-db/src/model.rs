@@ -304,6 +304,9 @@ pub struct NewExecution {
     pub claimed_by: Option<String>,
     /// The lease length when `claimed_by` is set.
     pub lease_ms: i64,
+    /// The sender's idempotency key (a webhook's `Idempotency-Key` header): at most one
+    /// execution per instance and key; creating another returns the first.
+    pub idempotency_key: Option<String>,
 }
 
 /// Filters of [`crate::Db::list_executions`]; every field is optional and they combine with AND.

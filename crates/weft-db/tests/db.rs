@@ -95,6 +95,7 @@ fn new_execution(fx: &Fixture, instance: &str, flow: &str, n: i64) -> NewExecuti
         replay_of: None,
         claimed_by: None,
         lease_ms: 0,
+        idempotency_key: None,
     }
 }
 
@@ -622,8 +623,8 @@ async fn list_executions_filters_and_pages(t: &TestDb) {
         }
         all.push(db.create_execution(&new, T0 + n).await.unwrap());
     }
-    // claim the 4 oldest so statuses differ
-    let claimed = db.claim_executions("r", 4, 1_000, T0 + 100).await.unwrap();
+    // claim the 4 oldest (the only ones due at T0 + 3) so statuses differ
+    let claimed = db.claim_executions("r", 10, 1_000, T0 + 3).await.unwrap();
     assert_eq!(claimed.iter().map(|e| &e.id).collect::<Vec<_>>(), all[..4].iter().map(|e| &e.id).collect::<Vec<_>>());
 
     async fn collect(db: &Db, org: &str, filter: &ExecutionFilter, limit: u32) -> Vec<String> {

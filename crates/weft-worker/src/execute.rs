@@ -9,9 +9,11 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, oneshot};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, oneshot, watch};
 use weft_components::{ActionContext, LogSink, Registry};
-use weft_db::{Checkpoint, CustomerRef, Db, DbError, Execution, ExecutionStatus, Finish, Instance, LogRow, StepRow};
+use weft_db::{
+    Checkpoint, CustomerRef, Db, DbError, Execution, ExecutionStatus, Finish, Instance, LogRow, Notification, StepRow,
+};
 use weft_flow::{CallId, Command, CompiledFlow, Event, Run, RunContext, RunStatus, StepRecord, advance, resume};
 use weft_model::redact::{REDACTED, Redactor};
 use weft_model::{ErrorKind, LogLevel, StepError};
@@ -37,6 +39,14 @@ pub struct WorkerConfig {
     pub concurrency: usize,
     /// How often an idle runner looks for queued work it was not told about.
     pub poll_interval: Duration,
+    /// The same while a database listener (PostgreSQL `LISTEN`) wakes the runner whenever work
+    /// is queued anywhere: then the poll only catches lost notifications, expired leases of
+    /// dead runners and work that became due later, so it can be slow and keep idle nodes
+    /// from loading the database.
+    pub listening_poll_interval: Duration,
+    /// On shutdown, how long [`Worker::run_loop`] waits for executions in flight before it
+    /// stops them and hands their leases back for another node to resume.
+    pub drain_timeout: Duration,
 }
 
 impl WorkerConfig {
@@ -50,6 +60,8 @@ impl WorkerConfig {
             max_call_depth: 8,
             concurrency: 256,
             poll_interval: Duration::from_secs(1),
+            listening_poll_interval: Duration::from_secs(5),
+            drain_timeout: Duration::from_secs(25),
         }
     }
 }
@@ -77,6 +89,9 @@ struct Inner {
     /// Executions this process drives now: their leases are renewed by the heartbeat.
     inflight: Mutex<Inflight>,
     slots: Arc<Semaphore>,
+    /// Set when a draining runner gives up on what is still running: each execution stops
+    /// where it is and hands its lease back (see [`Worker::run_loop`]).
+    abandon: watch::Sender<bool>,
 }
 
 #[derive(Default)]
@@ -119,6 +134,7 @@ impl Worker {
                 wake: Notify::new(),
                 inflight: Mutex::new(Inflight::default()),
                 slots,
+                abandon: watch::Sender::new(false),
             }),
         }
     }
@@ -148,11 +164,40 @@ impl Worker {
     }
 
     /// Claims and drives queued executions until `shutdown` resolves. On shutdown it stops
-    /// claiming and waits for every execution in flight in this process (dispatched ones too).
+    /// claiming and waits for every execution in flight in this process (dispatched ones too),
+    /// for at most [`WorkerConfig::drain_timeout`]; what is still running then is stopped and
+    /// its lease handed back, so another node resumes it at once from its last checkpoint.
     /// Leases are renewed by a heartbeat that runs whenever executions are in flight, with or
     /// without this loop.
+    ///
+    /// On PostgreSQL it wakes on `weft_queued` notifications from any node (one listener per
+    /// loop) and polls only slowly as a fallback.
     pub async fn run_loop(&self, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
+        let listener = match self.inner.db.listen().await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for queued work; polling instead");
+                None
+            }
+        };
+        let poll = match &listener {
+            Some(_) => self.inner.cfg.listening_poll_interval.max(self.inner.cfg.poll_interval),
+            None => self.inner.cfg.poll_interval,
+        };
+        // A task of its own owns the listener: `Listener::recv` must not be raced in the
+        // `select!` below, where losing the race could drop a half-read notification.
+        let forward = listener.map(|mut l| {
+            let worker = self.clone();
+            tokio::spawn(async move {
+                loop {
+                    match l.recv().await {
+                        Notification::Queued | Notification::Lagged => worker.inner.wake.notify_one(),
+                        Notification::Finished(_) => {}
+                    }
+                }
+            })
+        });
         loop {
             let free = self.inner.slots.available_permits().min(64) as u32;
             let mut claimed = 0;
@@ -181,11 +226,24 @@ impl Worker {
             tokio::select! {
                 _ = &mut shutdown => break,
                 _ = self.inner.wake.notified() => {}
-                _ = tokio::time::sleep(self.inner.cfg.poll_interval) => {}
+                _ = tokio::time::sleep(poll) => {}
             }
         }
+        if let Some(f) = forward {
+            f.abort();
+        }
         let all = self.inner.cfg.concurrency.max(1) as u32;
-        let _drained = self.inner.slots.acquire_many(all).await;
+        let drained = tokio::time::timeout(self.inner.cfg.drain_timeout, self.inner.slots.acquire_many(all)).await;
+        if drained.is_err() {
+            let left = self.inner.inflight.lock().expect("inflight lock").ids.len();
+            tracing::warn!(executions = left, "drain timeout reached: handing the executions in flight back");
+            self.inner.abandon.send_replace(true);
+            // Each execution hands its own lease back as it stops (see `execute_in_slot`).
+            let _drained = self.inner.slots.acquire_many(all).await;
+            if let Err(e) = self.inner.db.notify_queued().await {
+                tracing::warn!(error = %e, "cannot tell other runners about the handed-back executions");
+            }
+        }
     }
 
     /// Renews the leases of every execution in flight, every third of a lease; ends when none
@@ -247,8 +305,27 @@ impl Worker {
             None => self.inner.slots.clone().acquire_owned().await.expect("slots never close"),
         };
         let respond = Arc::new(Mutex::new(respond));
-        if let Err(e) = self.execute_inner(exe, respond.clone(), instance).await {
-            tracing::error!(execution = %id, error = %e, "execution stopped");
+        let mut abandon = self.inner.abandon.subscribe();
+        tokio::select! {
+            // Checked first: once the runner gives up, nothing more should start.
+            biased;
+            _ = async { let _ = abandon.wait_for(|a| *a).await; } => {
+                // Dropping the drive above cancelled the calls in flight; a sync caller gets no
+                // answer from us (202: it can follow the execution by id on another node).
+                drop(respond.lock().expect("respond lock").take());
+                match self.inner.db.release_lease(&id, &self.inner.cfg.node_id, now_ms()).await {
+                    Ok(true) => tracing::info!(execution = %id, "execution handed back for another runner"),
+                    Ok(false) => {}
+                    Err(e) => tracing::warn!(execution = %id, error = %e, "cannot hand the execution back; \
+                        another runner resumes it when its lease expires"),
+                }
+                return;
+            }
+            r = self.execute_inner(exe, respond.clone(), instance) => {
+                if let Err(e) = r {
+                    tracing::error!(execution = %id, error = %e, "execution stopped");
+                }
+            }
         }
         // A sync caller still waiting learns the execution ended without an answer from us.
         if let Some(tx) = respond.lock().expect("respond lock").take() {
@@ -345,7 +422,7 @@ impl Worker {
             now: now_ms(),
         };
         match db.finish_execution(&fin).await {
-            Ok(()) => {}
+            Ok(()) => self.announce_finished(&exe.id).await,
             Err(DbError::LeaseLost(_)) => return Ok(()),
             Err(e) => return Err(e),
         }
@@ -353,6 +430,14 @@ impl Worker {
             let _ = tx.send(SyncOutcome::Finished { status: exe_status, result, error });
         }
         Ok(())
+    }
+
+    /// Tells api nodes waiting to answer a sync webhook that the execution ended. Best effort:
+    /// they poll as well, so a lost notification only delays the answer.
+    async fn announce_finished(&self, id: &str) {
+        if let Err(e) = self.inner.db.notify_finished(id).await {
+            tracing::warn!(execution = %id, error = %e, "cannot announce the end of the execution");
+        }
     }
 
     async fn fail_early(
@@ -376,7 +461,8 @@ impl Worker {
             now: now_ms(),
         };
         match self.inner.db.finish_execution(&fin).await {
-            Ok(()) | Err(DbError::LeaseLost(_)) => {}
+            Ok(()) => self.announce_finished(&exe.id).await,
+            Err(DbError::LeaseLost(_)) => {}
             Err(e) => return Err(e),
         }
         if let Some(tx) = respond.lock().expect("respond lock").take() {
@@ -588,6 +674,18 @@ fn drive(
                 match shared.checkpoint(&run).await {
                     Ok(()) => {}
                     Err(DbError::LeaseLost(_)) => return Driven::LeaseLost,
+                    Err(e) => return Driven::Db(e),
+                }
+                // A cancel asked while it ran (`Db::cancel_execution`) takes effect here, at a
+                // checkpoint: one primary-key read per completed call.
+                match shared.worker.inner.db.cancel_requested(&shared.exe_id).await {
+                    Ok(false) => {}
+                    Ok(true) => {
+                        shared.log(LogLevel::Info, None, "canceled on request".into());
+                        let (next, cmds) = advance(&flow, run, &ctx, Event::Cancel, now_ms());
+                        run = next;
+                        handle(&shared, &ctx, &prefix, depth, cmds, &mut inflight, &mut finish);
+                    }
                     Err(e) => return Driven::Db(e),
                 }
             }

@@ -6,9 +6,16 @@
 //! created already claimed by this node, returning a channel for the sync webhook response;
 //! [`Worker::run_loop`] claims queued executions (and executions whose runner stopped renewing its
 //! lease) until shutdown. Either way an execution is driven by [`Worker::execute`].
+//!
+//! [`Scheduler`] (the scheduler role) queues executions of schedule triggers when they are due;
+//! [`schedule`] is its pure cron logic (next fire time, DST, missed runs).
 
 mod cache;
 mod execute;
+pub mod schedule;
+mod scheduler;
 
 pub use cache::{FlowCache, LoadError, LoadedVersion};
 pub use execute::{SyncOutcome, Worker, WorkerConfig};
+pub use schedule::{CronSchedule, Firing, ScheduleError};
+pub use scheduler::{Scheduler, SchedulerConfig};

@@ -10,11 +10,9 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
-use tokio::sync::oneshot;
 use utoipa::IntoParams;
 use weft_db::{ExecutionFilter, ExecutionStatus};
 use weft_model::Permission;
-use weft_worker::SyncOutcome;
 
 #[derive(Deserialize, IntoParams)]
 pub struct ExecutionQuery {
@@ -40,13 +38,6 @@ fn parse_time(name: &str, v: &Option<String>) -> ApiResult<Option<i64>> {
             })
         })
         .transpose()
-}
-
-/// Waits until the execution ended (ignoring an early `respond`).
-pub(crate) async fn wait_finished(mut rx: oneshot::Receiver<SyncOutcome>) {
-    // The worker sends one outcome; a `respond` comes first and the end is then only in the
-    // database, so poll-free waiting needs the final one: we accept either and re-read the row.
-    let _ = (&mut rx).await;
 }
 
 /// List executions, newest first.
@@ -133,6 +124,24 @@ pub async fn replay(
         return Err(super::instances::paused(&i.id));
     }
     let exe = super::instances::start(&s, &i, &e.flow_key, e.trigger.clone(), Some(e.id.clone())).await?;
-    drop(s.worker.dispatch(exe.clone(), Some(i)));
+    crate::wait::launch(&s, &exe, Some(i)).await;
     Ok((StatusCode::ACCEPTED, Json(Accepted { execution_id: exe.id, status: "queued".into(), replay_of: Some(e.id) })))
+}
+
+/// Cancel an execution: a queued one is canceled at once; a running one stops after its
+/// current step completes (its status turns `canceled` then).
+#[utoipa::path(post, path = "/executions/{id}/cancel", tag = "executions", params(("id" = String, Path)),
+    responses((status = 200, body = ExecutionView, description = "the execution after the request: `canceled`, or still `running` until its current step completes"),
+              (status = 404, description = "no such execution"),
+              (status = 409, description = "the execution already finished")))]
+pub async fn cancel(State(s): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Json<ExecutionView>> {
+    auth.require(Permission::Operate)?;
+    match s.db.cancel_execution(auth.org(), &id, super::now_ms()).await {
+        Ok(e) => Ok(Json(ExecutionView::summary(e))),
+        Err(weft_db::DbError::NotFound(_)) => Err(ApiError::not_found("execution", &id)),
+        Err(weft_db::DbError::Conflict(msg)) => {
+            Err(ApiError::new(StatusCode::CONFLICT, "execution.not_cancelable", msg))
+        }
+        Err(e) => Err(e.into()),
+    }
 }

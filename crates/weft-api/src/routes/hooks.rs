@@ -70,25 +70,98 @@ pub async fn receive(
         Some(Trigger::Webhook(w)) => w.mode,
         _ => return Err(ApiError::new(StatusCode::NOT_FOUND, "webhook.not_found", "no webhook at this URL")),
     };
+    let key = idempotency_key(&headers)?;
     let trigger = trigger(&method, &headers, query.as_deref(), &body);
-    let exe = super::instances::start(&s, &instance, &target.flow_key, trigger, None).await?;
-    let rx = s.worker.dispatch(exe.clone(), Some(instance));
-    let accepted = || (StatusCode::ACCEPTED, Json(json!({"execution_id": exe.id, "status": "queued"}))).into_response();
+    let (exe, created) = create(&s, &instance, &target.flow_key, trigger, key, mode).await?;
+    let accepted = || {
+        let status = if created { "queued" } else { exe.status.as_str() };
+        let mut resp = (StatusCode::ACCEPTED, Json(json!({"execution_id": exe.id, "status": status}))).into_response();
+        if !created {
+            resp.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+        }
+        resp
+    };
     if mode == WebhookMode::Async {
+        if created {
+            wake_runners(&s, &exe).await;
+        }
         return Ok(accepted());
     }
-    match tokio::time::timeout(s.cfg.sync_timeout, rx).await {
-        Ok(Ok(SyncOutcome::Responded { status, headers, body })) => Ok(respond(status, &headers, body)),
-        Ok(Ok(SyncOutcome::Finished { status: weft_db::ExecutionStatus::Succeeded, result, .. })) => {
+    // A repeated delivery waits for the first one's execution, wherever it runs.
+    let launched =
+        if created { crate::wait::launch(&s, &exe, Some(instance)).await } else { crate::wait::Launched::Queued };
+    match crate::wait::outcome(&s, &exe, launched).await {
+        Some(SyncOutcome::Responded { status, headers, body }) => Ok(respond(status, &headers, body)),
+        Some(SyncOutcome::Finished { status: weft_db::ExecutionStatus::Succeeded, result, .. }) => {
             Ok((StatusCode::OK, Json(result.unwrap_or(Value::Null))).into_response())
         }
-        Ok(Ok(SyncOutcome::Finished { error, .. })) => Ok((
+        Some(SyncOutcome::Finished { error, .. }) => Ok((
             StatusCode::INTERNAL_SERVER_ERROR,
             Json(json!({"error": {"code": "execution.failed", "message": "the flow failed", "details": {"execution_id": exe.id, "error": error}}})),
         )
             .into_response()),
         // Still running (or the runner went away): the caller can follow the execution by id.
-        Ok(Err(_)) | Err(_) => Ok(accepted()),
+        None => Ok(accepted()),
+    }
+}
+
+/// Longest accepted `Idempotency-Key` header, in characters.
+const MAX_IDEMPOTENCY_KEY: usize = 255;
+
+/// The delivery's `Idempotency-Key` header, if any: the same key for the same instance yields
+/// the same execution.
+fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = value
+        .to_str()
+        .map_err(|_| ApiError::bad_request("Idempotency-Key: the header must be visible ASCII text"))?
+        .trim();
+    let len = key.chars().count();
+    if len == 0 || len > MAX_IDEMPOTENCY_KEY {
+        return Err(ApiError::bad_request(format!(
+            "Idempotency-Key: must be 1 to {MAX_IDEMPOTENCY_KEY} characters, got {len}"
+        )));
+    }
+    Ok(Some(key.to_string()))
+}
+
+/// Records the delivery durably, or finds the execution of an earlier delivery with the same
+/// idempotency key (`false`). Async deliveries are queued unclaimed, so runners claim them
+/// fairly across customers; sync ones are claimed by this node when it runs executions (the
+/// caller waits, so they skip the queue).
+async fn create(
+    s: &AppState,
+    i: &weft_db::Instance,
+    flow: &str,
+    trigger: Value,
+    idempotency_key: Option<String>,
+    mode: WebhookMode,
+) -> ApiResult<(weft_db::Execution, bool)> {
+    let here = mode == WebhookMode::Sync && s.cfg.run_locally;
+    let new = weft_db::NewExecution {
+        org_id: i.org_id.clone(),
+        instance_id: i.id.clone(),
+        customer_id: i.customer_id.clone(),
+        integration_id: i.integration_id.clone(),
+        version: i.version,
+        flow_key: flow.to_string(),
+        trigger,
+        replay_of: None,
+        claimed_by: here.then(|| s.worker.config().node_id.clone()),
+        lease_ms: s.worker.config().lease.as_millis() as i64,
+        idempotency_key,
+    };
+    Ok(s.db.create_execution_once(&new, super::now_ms()).await?)
+}
+
+/// Tells this node's runner and (best effort: runners poll too) every other node's that work
+/// was queued.
+async fn wake_runners(s: &AppState, exe: &weft_db::Execution) {
+    s.worker.notify();
+    if let Err(e) = s.db.notify_queued().await {
+        tracing::warn!(execution = %exe.id, error = %e, "cannot wake the runners");
     }
 }
 

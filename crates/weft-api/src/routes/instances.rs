@@ -15,11 +15,12 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
 use utoipa::{IntoParams, ToSchema};
-use weft_db::{InstanceFilter, InstanceUpgrade, NewExecution, NewInstance};
+use weft_db::{CustomerRef, InstanceFilter, InstanceUpgrade, NewExecution, NewInstance, NewSchedule};
 use weft_model::config::resolve_config;
 use weft_model::redact::Redactor;
 use weft_model::{IntegrationDef, Permission, Trigger};
 use weft_worker::LoadedVersion;
+use weft_worker::schedule::{CronSchedule, resolve_cron};
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -92,12 +93,86 @@ fn config_error(errors: Vec<weft_model::config::ConfigError>) -> ApiError {
     ApiError::invalid("instance.invalid_config", message, json!(errors))
 }
 
+/// The schedules of an instance: each schedule-triggered flow's cron, evaluated against the
+/// instance's resolved config (and `instance`, `customer`), with its first fire time after `now`.
+/// A cron that does not evaluate to a valid expression refuses the deploy, naming the flow.
+fn instance_schedules(
+    def: &IntegrationDef,
+    config: &Map<String, Value>,
+    instance: Value,
+    customer: &weft_db::Customer,
+    now: i64,
+) -> ApiResult<Vec<NewSchedule>> {
+    let ctx = json!({
+        "config": config,
+        "instance": instance,
+        "customer": {"id": customer.id, "external_id": customer.external_id, "name": customer.name, "labels": customer.labels},
+    });
+    let (mut out, mut problems) = (Vec::new(), Vec::new());
+    for flow in &def.flows {
+        let Trigger::Schedule { cron, timezone } = &flow.trigger else { continue };
+        let planned = resolve_cron(cron, &ctx).and_then(|text| {
+            let parsed = CronSchedule::parse(&text, timezone.as_deref())?;
+            let next = parsed.next_after(now)?;
+            Ok((text, next))
+        });
+        match planned {
+            Ok((text, next_fire_at)) => out.push(NewSchedule {
+                customer_id: customer.id.clone(),
+                integration_id: String::new(),
+                version: 0,
+                flow_key: flow.key.clone(),
+                cron: text,
+                timezone: timezone.clone().unwrap_or_else(|| "UTC".into()),
+                next_fire_at,
+            }),
+            Err(e) => problems.push(json!({"flow": flow.key, "cron": cron, "message": e.to_string()})),
+        }
+    }
+    if problems.is_empty() {
+        return Ok(out);
+    }
+    let message = match problems.as_slice() {
+        [one] => format!(
+            "invalid config: the schedule of flow `{}` is invalid: {}",
+            one["flow"].as_str().unwrap_or_default(),
+            one["message"].as_str().unwrap_or_default()
+        ),
+        many => format!("invalid config: {} schedules are invalid", many.len()),
+    };
+    Err(ApiError::invalid("instance.invalid_config", message, Value::Array(problems)))
+}
+
+/// Stores the schedules computed for instance `i` (replacing its previous ones).
+async fn store_schedules(s: &AppState, i: &weft_db::Instance, mut schedules: Vec<NewSchedule>) -> ApiResult<()> {
+    for sch in &mut schedules {
+        sch.integration_id = i.integration_id.clone();
+        sch.version = i.version;
+    }
+    s.db.replace_schedules(&i.org_id, &i.id, &schedules, now_ms())
+        .await
+        .map_err(|e| ApiError::from_db("instance", e))?;
+    Ok(())
+}
+
+async fn customer_of(s: &AppState, i: &weft_db::Instance) -> ApiResult<weft_db::Customer> {
+    s.db.get_customer(&i.org_id, &CustomerRef::Id(i.customer_id.clone()))
+        .await?
+        .ok_or_else(|| ApiError::not_found("customer", &i.customer_id))
+}
+
+fn instance_ctx(id: Option<&str>, name: &str, version: i64) -> Value {
+    json!({"id": id, "name": name, "version": version})
+}
+
 pub(crate) async fn view(s: &AppState, i: weft_db::Instance) -> ApiResult<InstanceView> {
     let loaded = load_version(s, &i.org_id, &i.integration_id, i.version).await?;
     let config = i.config.as_object().cloned().unwrap_or_default();
     let redacted = Redactor::new(&loaded.def, &config).redact_config(&config);
     let base = s.cfg.public_url.trim_end_matches('/');
+    let schedules = s.db.list_schedules(&i.org_id, &i.id).await?;
     Ok(InstanceView {
+        schedules: schedules.into_iter().map(|sch| (sch.flow_key, crate::views::ts(sch.next_fire_at))).collect(),
         webhooks: i.webhooks.iter().map(|w| (w.flow_key.clone(), format!("{base}/hooks/{}", w.token))).collect(),
         flows: loaded.def.flows.iter().map(|f| f.key.clone()).collect(),
         integration_key: loaded.def.key.clone(),
@@ -153,15 +228,19 @@ pub async fn deploy(
     let customer = super::customers::find(&s, auth.org(), &b.customer).await?;
     let loaded = load_version(&s, auth.org(), &integration.id, version).await?;
     let config = resolve_config(&loaded.def, &b.config).map_err(config_error)?;
+    let name = b.name.filter(|n| !n.trim().is_empty()).unwrap_or_else(|| loaded.def.name.clone());
+    // Computed before anything is stored, so an invalid schedule refuses the deploy cleanly.
+    let schedules = instance_schedules(&loaded.def, &config, instance_ctx(None, &name, version), &customer, now_ms())?;
     let new = NewInstance {
         customer_id: customer.id,
         integration_id: integration.id,
         version,
-        name: b.name.filter(|n| !n.trim().is_empty()).unwrap_or_else(|| loaded.def.name.clone()),
+        name,
         config: Value::Object(config),
         webhook_flows: webhook_flows(&loaded.def),
     };
     let i = s.db.create_instance(auth.org(), &new, now_ms()).await.map_err(|e| ApiError::from_db("instance", e))?;
+    store_schedules(&s, &i, schedules).await?;
     Ok((StatusCode::CREATED, Json(view(&s, i).await?)))
 }
 
@@ -199,7 +278,7 @@ pub async fn get(State(s): State<AppState>, auth: Auth, Path(id): Path<String>) 
     Ok(Json(view(&s, i).await?))
 }
 
-/// Delete an instance and its webhooks (its executions are kept).
+/// Delete an instance with its webhooks and schedules (its executions are kept).
 #[utoipa::path(delete, path = "/instances/{id}", tag = "instances", params(("id" = String, Path)),
     responses((status = 204), (status = 404, description = "no such instance")))]
 pub async fn delete(State(s): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<StatusCode> {
@@ -228,6 +307,17 @@ pub async fn pause(State(s): State<AppState>, auth: Auth, Path(id): Path<String>
 #[utoipa::path(post, path = "/instances/{id}/resume", tag = "instances", params(("id" = String, Path)),
     responses((status = 200, body = InstanceView), (status = 404, description = "no such instance")))]
 pub async fn resume(State(s): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Json<InstanceView>> {
+    auth.require(Permission::Operate)?;
+    // Fire times that passed while paused are skipped: the schedules restart from now.
+    // (Resuming a running instance changes nothing, so a due time is not skipped.)
+    let i = find(&s, auth.org(), &id).await?;
+    if !i.enabled {
+        let loaded = load_version(&s, auth.org(), &i.integration_id, i.version).await?;
+        let config = i.config.as_object().cloned().unwrap_or_default();
+        let ctx = instance_ctx(Some(&i.id), &i.name, i.version);
+        let schedules = instance_schedules(&loaded.def, &config, ctx, &customer_of(&s, &i).await?, now_ms())?;
+        store_schedules(&s, &i, schedules).await?;
+    }
     set_enabled(s, auth, id, true).await
 }
 
@@ -259,9 +349,12 @@ pub async fn upgrade(
         .unwrap_or_default();
     values.extend(b.config);
     let config = resolve_config(&loaded.def, &values).map_err(config_error)?;
+    let ctx = instance_ctx(Some(&i.id), &i.name, version);
+    let schedules = instance_schedules(&loaded.def, &config, ctx, &customer_of(&s, &i).await?, now_ms())?;
     let up = InstanceUpgrade { version, config: Value::Object(config), webhook_flows: webhook_flows(&loaded.def) };
     let i =
         s.db.upgrade_instance(auth.org(), &id, &up, now_ms()).await.map_err(|e| ApiError::from_db("instance", e))?;
+    store_schedules(&s, &i, schedules).await?;
     Ok(Json(view(&s, i).await?))
 }
 
@@ -300,12 +393,12 @@ pub async fn run(
     }
     let trigger = json!({"body": payload, "headers": {}, "query": {}, "method": "MANUAL"});
     let exe = start(&s, &i, &flow, trigger, None).await?;
-    let rx = s.worker.dispatch(exe.clone(), Some(i));
+    let launched = crate::wait::launch(&s, &exe, Some(i)).await;
     if !q.wait {
         let accepted = Accepted { execution_id: exe.id, status: "queued".into(), replay_of: None };
         return Ok((StatusCode::ACCEPTED, Json(accepted)).into_response());
     }
-    let _ = tokio::time::timeout(s.cfg.sync_timeout, super::executions::wait_finished(rx)).await;
+    crate::wait::ended(&s, &exe, launched).await;
     let e = s.db.get_execution(auth.org(), &exe.id).await?.ok_or_else(|| ApiError::not_found("execution", &exe.id))?;
     let steps = s.db.list_steps(&e.id).await?.into_iter().map(Into::into).collect();
     Ok((StatusCode::OK, Json(ExecutionView::full(e, Some(steps)))).into_response())
@@ -315,7 +408,8 @@ pub(crate) fn paused(id: &str) -> ApiError {
     ApiError::new(StatusCode::CONFLICT, "instance.paused", format!("instance {id} is paused; resume it to run flows"))
 }
 
-/// Records an execution durably, already claimed by this node, so it can run at once.
+/// Records an execution durably: claimed by this node when it runs executions itself (so it
+/// can run at once), else queued for the fleet's runners. Start it with `wait::launch`.
 pub(crate) async fn start(
     s: &AppState,
     i: &weft_db::Instance,
@@ -332,8 +426,9 @@ pub(crate) async fn start(
         flow_key: flow.to_string(),
         trigger,
         replay_of,
-        claimed_by: Some(s.worker.config().node_id.clone()),
+        claimed_by: s.cfg.run_locally.then(|| s.worker.config().node_id.clone()),
         lease_ms: s.worker.config().lease.as_millis() as i64,
+        idempotency_key: None,
     };
     Ok(s.db.create_execution(&new, now_ms()).await?)
 }

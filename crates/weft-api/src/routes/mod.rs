@@ -33,6 +33,7 @@ pub fn api_routes(r: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
         .routes(routes!(executions::get))
         .routes(routes!(executions::logs))
         .routes(routes!(executions::replay))
+        .routes(routes!(executions::cancel))
         .routes(routes!(tokens::create))
 }
 

@@ -347,6 +347,18 @@ async fn execution(api: &Api, out: Out, cmd: ExecutionCmd) -> Result<String, Cli
                 format!("Replaying execution {execution} as {} ({})\n", field(r, "execution_id"), field(r, "status"))
             }))
         }
+        ExecutionCmd::Cancel { execution } => {
+            let url = api.url(&["executions", &execution, "cancel"], &[]);
+            let reply = api.send(Method::POST, url, Body::None).await?;
+            Ok(out.show(&reply, |e| match e["status"].as_str() {
+                Some("canceled") => format!("Canceled execution {}\n", field(e, "id")),
+                _ => format!(
+                    "Cancel requested for execution {} ({}): it stops after its current step\n",
+                    field(e, "id"),
+                    field(e, "status")
+                ),
+            }))
+        }
     }
 }
 
@@ -691,6 +703,20 @@ mod tests {
         let err = out.unwrap_err();
         assert_eq!(err.exit_code(), 5);
         assert!(err.to_string().contains("not JSON"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn cancel_says_whether_it_stopped_or_will_stop() {
+        let (out, seen) =
+            check(&["execution", "cancel", "exe_1"], vec![(200, r#"{"id":"exe_1","status":"canceled"}"#)]).await;
+        assert_eq!(out.unwrap(), "Canceled execution exe_1\n");
+        assert_eq!((seen[0].method.as_str(), seen[0].target.as_str()), ("POST", "/api/v1/executions/exe_1/cancel"));
+        let (out, _) =
+            check(&["execution", "cancel", "exe_2"], vec![(200, r#"{"id":"exe_2","status":"running"}"#)]).await;
+        assert_eq!(out.unwrap(), "Cancel requested for execution exe_2 (running): it stops after its current step\n");
+        let conflict = r#"{"error":{"code":"execution.not_cancelable","message":"execution exe_3 already finished (succeeded)","details":null}}"#;
+        let (out, _) = check(&["execution", "cancel", "exe_3"], vec![(409, conflict)]).await;
+        assert!(out.unwrap_err().to_string().contains("execution.not_cancelable"));
     }
 
     #[tokio::test]

@@ -243,6 +243,7 @@ impl Harness {
             replay_of: None,
             claimed_by: claimed_by.map(String::from),
             lease_ms,
+            idempotency_key: None,
         };
         self.db.create_execution(&new, now_ms()).await.unwrap()
     }

@@ -1,0 +1,144 @@
+//! The scheduler role: every tick it reads the schedules that are due, decides each one's
+//! firing with the pure cron logic in [`crate::schedule`], and fires it through
+//! [`Db::fire_schedule`], which queues the execution and moves the schedule forward in one
+//! transaction guarded by a compare-and-set on the due time. Any number of schedulers may run
+//! on one database: a due time is fired by exactly one of them, the others' attempts match
+//! nothing. No leader, no lock held between ticks.
+//!
+//! Missed runs (the scheduler was down, or the instance's row stayed due for several fire
+//! times): *run once* — one execution for the latest fire time that passed, then the schedule
+//! continues with the first fire time after now (see [`CronSchedule::plan`]).
+//!
+//! The executions are queued, not driven here: `worker.notify()` wakes this process's claim loop
+//! (when it runs the runner role too); other runners find them on their next claim.
+
+use std::future::Future;
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::time::MissedTickBehavior;
+use weft_db::{Db, DbError, NewExecution, Schedule};
+
+use crate::Worker;
+use crate::schedule::{CronSchedule, Millis, rfc3339};
+
+/// How often and how much the scheduler reads.
+#[derive(Debug, Clone)]
+pub struct SchedulerConfig {
+    /// Time between two reads of due schedules; also the worst-case lateness of a fire time.
+    pub tick: Duration,
+    /// Due schedules read per query; a tick keeps reading while batches come back full.
+    pub batch: u32,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> SchedulerConfig {
+        SchedulerConfig { tick: Duration::from_secs(1), batch: 100 }
+    }
+}
+
+/// Fires due schedules; see the module docs.
+pub struct Scheduler {
+    db: Db,
+    worker: Worker,
+    cfg: SchedulerConfig,
+}
+
+fn now_ms() -> Millis {
+    chrono::Utc::now().timestamp_millis()
+}
+
+impl Scheduler {
+    pub fn new(db: Db, worker: Worker, cfg: SchedulerConfig) -> Scheduler {
+        Scheduler { db, worker, cfg }
+    }
+
+    /// Fires due schedules every tick until `shutdown` resolves. A database error is logged and
+    /// retried on the next tick (nothing is lost: the schedule stays due).
+    pub async fn run(&self, shutdown: impl Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        let mut ticks = tokio::time::interval(self.cfg.tick.max(Duration::from_millis(10)));
+        ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => return,
+                _ = ticks.tick() => {}
+            }
+            if let Err(e) = self.fire_due(now_ms()).await {
+                tracing::warn!(error = %e, "scheduler: reading or firing due schedules failed; retrying next tick");
+            }
+        }
+    }
+
+    /// One tick: fires every schedule due at `now`. Returns how many executions this scheduler
+    /// queued (schedules fired by a concurrent scheduler are not counted).
+    pub async fn fire_due(&self, now: Millis) -> Result<usize, DbError> {
+        let mut fired = 0;
+        loop {
+            let due = self.db.due_schedules(now, self.cfg.batch).await?;
+            let full = due.len() as u32 >= self.cfg.batch;
+            let mut moved = 0;
+            for s in &due {
+                match self.fire(s, now).await {
+                    Ok(Some(true)) => {
+                        fired += 1;
+                        moved += 1;
+                    }
+                    Ok(Some(false)) => moved += 1,
+                    Ok(None) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            if fired > 0 {
+                self.worker.notify();
+            }
+            // Stop when the batch was not full, or when nothing in it could be moved (broken
+            // rows would otherwise be read again and again in this tick).
+            if !full || moved == 0 {
+                return Ok(fired);
+            }
+        }
+    }
+
+    /// Fires one due schedule. `Some(true)`: queued an execution; `Some(false)`: someone else
+    /// fired it (or its instance was paused meanwhile); `None`: its cron cannot be evaluated
+    /// (logged; it stays due until a deploy or upgrade replaces it).
+    async fn fire(&self, s: &Schedule, now: Millis) -> Result<Option<bool>, DbError> {
+        let firing = match CronSchedule::parse(&s.cron, Some(&s.timezone)).and_then(|c| {
+            let f = c.plan(s.next_fire_at, now)?;
+            Ok((f, c.timezone()))
+        }) {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::error!(schedule = %s.id, instance = %s.instance_id, flow = %s.flow_key, error = %e,
+                    "scheduler: cannot compute the schedule's next fire time; it does not fire");
+                return Ok(None);
+            }
+        };
+        let (firing, tz) = firing;
+        let new = NewExecution {
+            org_id: s.org_id.clone(),
+            instance_id: s.instance_id.clone(),
+            customer_id: s.customer_id.clone(),
+            integration_id: s.integration_id.clone(),
+            version: s.version,
+            flow_key: s.flow_key.clone(),
+            trigger: json!({
+                "body": {"scheduled_at": rfc3339(firing.scheduled_at, tz), "due_at": firing.scheduled_at},
+                "headers": {},
+                "query": {},
+                "method": "SCHEDULE",
+            }),
+            replay_of: None,
+            claimed_by: None,
+            lease_ms: 0,
+            idempotency_key: None,
+        };
+        let exe = self.db.fire_schedule(&s.id, s.next_fire_at, firing.next_fire_at, &new, now).await?;
+        if let Some(exe) = &exe {
+            tracing::info!(schedule = %s.id, instance = %s.instance_id, flow = %s.flow_key, execution = %exe.id,
+                scheduled_at = firing.scheduled_at, missed = firing.scheduled_at != s.next_fire_at, "scheduler: fired");
+        }
+        Ok(Some(exe.is_some()))
+    }
+}
