@@ -114,6 +114,10 @@ pub struct InstanceView {
     pub flows: Vec<String>,
     /// Next fire time (RFC 3339, UTC) per flow with a schedule trigger.
     pub schedules: std::collections::BTreeMap<String, String>,
+    /// Days its finished executions are kept; `null`: the organization's default.
+    pub retention_days: Option<i64>,
+    /// False: finished executions keep no trigger body, result or step inputs/outputs.
+    pub store_payloads: bool,
     pub created_at: String,
     pub updated_at: String,
 }

@@ -170,6 +170,15 @@ fn every_route(f: &Fixture) -> Vec<Case> {
         c("POST", &format!("/api/v1/executions/{e}/cancel"), Body::None, Need::Operate, 409),
         c("POST", "/api/v1/tokens", Body::Json(json!({"role": "viewer"})), Need::Administer, 201),
         c("POST", "/api/v1/tokens", Body::Json(json!({"name": "ci", "role": "admin"})), Need::Administer, 201),
+        c(
+            "POST",
+            &format!("/api/v1/instances/{i}/settings"),
+            Body::Json(json!({"retention_days": 7, "store_payloads": true})),
+            Need::Operate,
+            200,
+        ),
+        c("GET", "/api/v1/organization/retention", Body::None, Need::Read, 200),
+        c("PUT", "/api/v1/organization/retention", Body::Json(json!({"retention_days": 14})), Need::Administer, 200),
         c("DELETE", &format!("/api/v1/instances/{i}"), Body::None, Need::Operate, 204),
     ]
 }

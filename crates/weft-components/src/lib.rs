@@ -15,6 +15,7 @@ pub mod http;
 mod input;
 pub mod log;
 mod registry;
+pub mod state;
 mod xml;
 
 use std::sync::Arc;

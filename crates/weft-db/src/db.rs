@@ -61,6 +61,18 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0003_flow_control.sql"),
         include_str!("../migrations/postgres/0003_flow_control.sql"),
     ),
+    (
+        4,
+        "retention",
+        include_str!("../migrations/sqlite/0004_retention.sql"),
+        include_str!("../migrations/postgres/0004_retention.sql"),
+    ),
+    (
+        5,
+        "state",
+        include_str!("../migrations/sqlite/0005_state.sql"),
+        include_str!("../migrations/postgres/0005_state.sql"),
+    ),
 ];
 
 /// Read connections for a SQLite file; reads run in parallel under WAL.

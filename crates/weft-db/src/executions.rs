@@ -12,7 +12,7 @@ use crate::util::{
 };
 use crate::{
     Backend, Checkpoint, Db, DbError, Execution, ExecutionFilter, ExecutionStatus, Finish, LogRow, Millis,
-    NewExecution, Page, Paged, StepRow,
+    NewExecution, Page, Paged, StateWrite, StepRow,
 };
 
 macro_rules! execution_cols {
@@ -400,6 +400,8 @@ struct GuardedWrite {
     response: Option<String>,
     steps: Vec<StepRow>,
     logs: Vec<LogRow>,
+    /// Deferred `state.set` / `state.delete` writes of the steps this write records.
+    state_writes: Vec<StateWrite>,
 }
 
 struct FinishFields {
@@ -426,8 +428,18 @@ async fn guarded_write(conn: &mut AnyConnection, w: &GuardedWrite) -> Result<(),
         .bind(logs as i64)
         .bind(&w.id)
         .bind(&w.owner),
+        // An instance that stores no payloads keeps the trigger only while it may be needed to
+        // resume (see `retention`): it is replaced, and result and checkpoint dropped, here.
         Some(f) => sqlx::query(
-            "UPDATE executions SET status = $1, result = $2, error = $3, state = $4,
+            "UPDATE executions SET status = $1,
+                 result = CASE WHEN EXISTS (SELECT 1 FROM instances i
+                     WHERE i.id = executions.instance_id AND i.store_payloads = 0) THEN NULL ELSE $2 END,
+                 error = $3,
+                 state = CASE WHEN EXISTS (SELECT 1 FROM instances i
+                     WHERE i.id = executions.instance_id AND i.store_payloads = 0) THEN NULL ELSE $4 END,
+                 trigger_data = CASE WHEN EXISTS (SELECT 1 FROM instances i
+                     WHERE i.id = executions.instance_id AND i.store_payloads = 0)
+                     THEN '{\"omitted\":true}' ELSE trigger_data END,
                  response = COALESCE($5, response), finished_at = $6,
                  started_at = COALESCE(started_at, $6), lease_owner = NULL, lease_until = NULL,
                  step_seq = step_seq + $7, log_seq = log_seq + $8
@@ -448,6 +460,13 @@ async fn guarded_write(conn: &mut AnyConnection, w: &GuardedWrite) -> Result<(),
     let (first_step, first_log) = guarded_update(conn, update, &w.id, &w.owner, steps, logs).await?;
     insert_steps(conn, &w.id, first_step, &w.steps).await?;
     insert_logs(conn, &w.id, first_log, &w.logs).await?;
+    // After the lease check: state written by a runner that lost its lease never lands.
+    for sw in &w.state_writes {
+        crate::state::apply_write(conn, sw).await?;
+    }
+    if w.finish.is_some() {
+        crate::state::forget_ops(conn, &w.id).await?;
+    }
     Ok(())
 }
 
@@ -657,6 +676,12 @@ impl Db {
     /// Saves the engine state and appends steps and logs (and the sync response, if given) in
     /// one transaction, only while `owner` holds the lease ([`DbError::LeaseLost`] otherwise).
     pub async fn checkpoint(&self, cp: &Checkpoint<'_>) -> Result<(), DbError> {
+        self.checkpoint_with_state(cp, &[]).await
+    }
+
+    /// [`Db::checkpoint`] that also applies the steps' deferred state writes, in order, in the
+    /// same transaction (see `state`).
+    pub async fn checkpoint_with_state(&self, cp: &Checkpoint<'_>, state_writes: &[StateWrite]) -> Result<(), DbError> {
         let w = Arc::new(GuardedWrite {
             id: cp.id.to_string(),
             owner: cp.owner.to_string(),
@@ -665,6 +690,7 @@ impl Db {
             response: cp.response.map(json_text),
             steps: cp.steps.to_vec(),
             logs: cp.logs.to_vec(),
+            state_writes: state_writes.to_vec(),
         });
         self.write_job(Arc::new(move |conn| {
             let w = w.clone();
@@ -676,6 +702,16 @@ impl Db {
     /// Ends an execution: final status, result, error, state, remaining steps and logs in one
     /// transaction, releasing the lease; only while `owner` holds it ([`DbError::LeaseLost`]).
     pub async fn finish_execution(&self, fin: &Finish<'_>) -> Result<(), DbError> {
+        self.finish_execution_with_state(fin, &[]).await
+    }
+
+    /// [`Db::finish_execution`] that also applies the steps' deferred state writes in the same
+    /// transaction (and forgets the execution's recorded `state` answers: it runs no more steps).
+    pub async fn finish_execution_with_state(
+        &self,
+        fin: &Finish<'_>,
+        state_writes: &[StateWrite],
+    ) -> Result<(), DbError> {
         if !fin.status.is_terminal() {
             return Err(DbError::Invalid(format!(
                 "execution {} cannot finish with status `{}`: use succeeded, failed or canceled",
@@ -695,6 +731,7 @@ impl Db {
             response: fin.response.map(json_text),
             steps: fin.steps.to_vec(),
             logs: fin.logs.to_vec(),
+            state_writes: state_writes.to_vec(),
         });
         self.write_job(Arc::new(move |conn| {
             let w = w.clone();

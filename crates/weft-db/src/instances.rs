@@ -17,7 +17,7 @@ use crate::{
 macro_rules! instance_cols {
     () => {
         "i.id, i.org_id, i.customer_id, i.integration_id, i.version, i.name, i.config, \
-         i.enabled, i.created_at, i.updated_at, w.flow_key AS w_flow, w.token AS w_token"
+         i.enabled, i.retention_days, i.store_payloads, i.created_at, i.updated_at, w.flow_key AS w_flow, w.token AS w_token"
     };
 }
 
@@ -37,6 +37,8 @@ fn instances_from_rows(rows: &[AnyRow]) -> Result<Vec<Instance>, DbError> {
                 config: get_json(row, "config")?,
                 enabled: get_bool(row, "enabled")?,
                 webhooks: Vec::new(),
+                retention_days: row.try_get("retention_days")?,
+                store_payloads: get_bool(row, "store_payloads")?,
                 created_at: row.try_get("created_at")?,
                 updated_at: row.try_get("updated_at")?,
             });
@@ -137,6 +139,8 @@ impl Db {
             config: new.config.clone(),
             enabled: true,
             webhooks,
+            retention_days: None,
+            store_payloads: true,
             created_at: now,
             updated_at: now,
         })

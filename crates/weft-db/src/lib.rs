@@ -59,11 +59,15 @@ mod leases;
 mod model;
 mod notify;
 mod orgs;
+mod retention;
 mod schedules;
+mod state;
 mod util;
 
 pub use db::{Backend, Db};
 pub use error::DbError;
 pub use model::*;
 pub use notify::{Listener, Notification};
+pub use retention::{OMITTED_TRIGGER, PruneReport};
 pub use schedules::{NewSchedule, Schedule};
+pub use state::{CasOutcome, ScopeKind, StateError, StateOp, StateScope, StateWrite};

@@ -164,6 +164,10 @@ pub struct Instance {
     pub enabled: bool,
     /// One per webhook-triggered flow, ordered by flow key.
     pub webhooks: Vec<Webhook>,
+    /// Days finished executions are kept; `None`: the organization's default.
+    pub retention_days: Option<i64>,
+    /// False: finished executions keep no trigger body, result or step inputs/outputs.
+    pub store_payloads: bool,
     pub created_at: Millis,
     pub updated_at: Millis,
 }

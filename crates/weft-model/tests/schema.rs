@@ -147,7 +147,20 @@ fn catalog() -> Vec<ActionSpec> {
             "log.write",
             vec![input("level", one_of(&["debug", "info", "warn", "error"]), false), input("message", String, true)],
         ),
+        // Served by the worker (weft_components::state::state_specs).
+        action("state.get", vec![input("key", String, true), scope(), input("default", Any, false)]),
+        action("state.set", vec![input("key", String, true), input("value", Any, true), scope()]),
+        action("state.delete", vec![input("key", String, true), scope()]),
+        action("state.increment", vec![input("key", String, true), input("by", Number, false), scope()]),
+        action(
+            "state.compare_and_set",
+            vec![input("key", String, true), input("expected", Any, true), input("value", Any, true), scope()],
+        ),
     ]
+}
+
+fn scope() -> InputSpec {
+    input("scope", one_of(&["instance", "flow", "customer"]), false)
 }
 
 #[test]

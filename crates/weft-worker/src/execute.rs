@@ -12,7 +12,8 @@ use std::time::Duration;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, oneshot, watch};
 use weft_components::{ActionContext, LogSink, Registry};
 use weft_db::{
-    Checkpoint, CustomerRef, Db, DbError, Execution, ExecutionStatus, Finish, Instance, LogRow, Notification, StepRow,
+    Checkpoint, CustomerRef, Db, DbError, Execution, ExecutionStatus, Finish, Instance, LogRow, Notification,
+    ScopeKind, StateError, StateOp, StateScope, StateWrite, StepRow,
 };
 use weft_flow::{CallId, Command, CompiledFlow, Event, Run, RunContext, RunStatus, StepRecord, advance, resume};
 use weft_model::redact::{REDACTED, Redactor};
@@ -123,7 +124,11 @@ fn now_ms() -> i64 {
 
 impl Worker {
     pub fn new(db: Db, registry: Arc<Registry>, cfg: WorkerConfig) -> Worker {
-        let cache = FlowCache::new(registry.action_specs());
+        // The `state.*` actions are served here (see `state_call`), not by a registered component.
+        let mut actions = registry.action_specs();
+        actions.extend(weft_components::state::state_specs());
+        actions.sort_by(|a, b| a.name.cmp(&b.name));
+        let cache = FlowCache::new(actions);
         let slots = Arc::new(Semaphore::new(cfg.concurrency.max(1)));
         Worker {
             inner: Arc::new(Inner {
@@ -386,11 +391,17 @@ impl Worker {
         let shared = Arc::new(Shared {
             worker: self.clone(),
             exe_id: exe.id.clone(),
+            org_id: exe.org_id.clone(),
+            instance_id: exe.instance_id.clone(),
+            customer_id: exe.customer_id.clone(),
+            flow_key: exe.flow_key.clone(),
+            pending_state: Mutex::new(PendingState::default()),
             flows: loaded.flows.clone(),
             resumed: matches!(start, Start::Resume(_)),
             redactor,
             buffers: Mutex::new(Buffers::default()),
             respond,
+            store_payloads: instance.store_payloads,
         });
         let started = exe.started_at.unwrap_or_else(now_ms);
         let deadline = started + self.inner.cfg.max_duration.as_millis() as i64;
@@ -421,7 +432,8 @@ impl Worker {
             response: response.as_ref(),
             now: now_ms(),
         };
-        match db.finish_execution(&fin).await {
+        let state_writes = shared.take_pending_state();
+        match db.finish_execution_with_state(&fin, &state_writes).await {
             Ok(()) => self.announce_finished(&exe.id).await,
             Err(DbError::LeaseLost(_)) => return Ok(()),
             Err(e) => return Err(e),
@@ -477,12 +489,38 @@ impl Worker {
 struct Shared {
     worker: Worker,
     exe_id: String,
+    /// Where the `state.*` scopes of this execution are: taken from the execution row, never
+    /// from step input, so a step reaches only its own instance's, flow's and customer's state.
+    org_id: String,
+    instance_id: String,
+    customer_id: String,
+    flow_key: String,
+    /// `state.set` / `state.delete` writes not yet committed: they go with the next checkpoint.
+    pending_state: Mutex<PendingState>,
     flows: std::collections::HashMap<String, Arc<CompiledFlow>>,
     /// The run continues from a checkpoint, whose secret values were redacted.
     resumed: bool,
     redactor: Redactor,
     buffers: Mutex<Buffers>,
     respond: Arc<Mutex<Option<oneshot::Sender<SyncOutcome>>>>,
+    /// The instance's `store_payloads`: when false, step inputs and outputs are never written
+    /// (the database drops the trigger and result at finish; see `weft_db`'s retention docs).
+    store_payloads: bool,
+}
+
+/// Deferred state writes in call order, each with a sequence number so an increment that
+/// applied one (see `state_call`) removes exactly what it applied.
+#[derive(Default)]
+struct PendingState {
+    next: u64,
+    writes: Vec<(u64, StateWrite)>,
+}
+
+impl PendingState {
+    /// The latest pending write of a key, with its sequence number.
+    fn latest(&self, scope: &StateScope, key: &str) -> Option<(u64, StateWrite)> {
+        self.writes.iter().rev().find(|(_, w)| &w.scope == scope && w.key == key).cloned()
+    }
 }
 
 #[derive(Default)]
@@ -511,6 +549,7 @@ impl Shared {
 
     fn record_step(&self, prefix: &str, r: StepRecord) {
         let red = |v: Option<Value>| v.map(|v| self.redactor.redact_value(&v));
+        let payload = |v: Option<Value>| if self.store_payloads { red(v) } else { None };
         let row = StepRow {
             seq: 0,
             path: format!("{prefix}{}", r.path),
@@ -518,8 +557,8 @@ impl Shared {
             kind: r.kind,
             action: r.action,
             status: serde_json::to_value(r.status).ok().and_then(|s| s.as_str().map(String::from)).unwrap_or_default(),
-            input: red(r.input),
-            output: red(r.output),
+            input: payload(r.input),
+            output: payload(r.output),
             error: red(r.error.map(|e| serde_json::to_value(e).expect("step error json"))),
             attempts: r.attempts as i64,
             started_at: r.started_at,
@@ -564,8 +603,130 @@ impl Shared {
         }
     }
 
+    fn take_pending_state(&self) -> Vec<StateWrite> {
+        let mut p = self.pending_state.lock().expect("pending state lock");
+        std::mem::take(&mut p.writes).into_iter().map(|(_, w)| w).collect()
+    }
+
+    fn state_scope(&self, scope: weft_components::state::Scope) -> StateScope {
+        use weft_components::state::Scope;
+        let (kind, id) = match scope {
+            Scope::Instance => (ScopeKind::Instance, self.instance_id.clone()),
+            Scope::Flow => (ScopeKind::Flow, format!("{}:{}", self.instance_id, self.flow_key)),
+            Scope::Customer => (ScopeKind::Customer, self.customer_id.clone()),
+        };
+        StateScope { org_id: self.org_id.clone(), kind, id }
+    }
+
+    fn pending_of(&self, scope: &StateScope, key: &str) -> Option<(u64, StateWrite)> {
+        self.pending_state.lock().expect("pending state lock").latest(scope, key)
+    }
+
+    /// Serves one `state.*` call. Reads see this execution's own pending writes; `set` and
+    /// `delete` are answered at once and committed with the next checkpoint (so with the step
+    /// that made them); `increment` and `compare_and_set` commit at once, recorded under
+    /// `op_key` so that the same step run again after a crash gets its first answer back.
+    async fn state_call(&self, action: &str, input: Value, op_key: &str) -> Result<Value, StepError> {
+        use weft_components::state::{MAX_KEYS_PER_SCOPE, StateCall, parse};
+        let db = &self.worker.inner.db;
+        let db_err = |e: DbError| StepError::new(ErrorKind::Component, format!("`{action}` failed: {e}"));
+        let state_err = |e: StateError| match e {
+            StateError::Limit(m) => StepError::new(ErrorKind::Limit, m),
+            StateError::Type(m) => StepError::new(ErrorKind::Input, m),
+            StateError::Db(e) => db_err(e),
+        };
+        let op = StateOp { execution_id: &self.exe_id, key: op_key };
+        match parse(action, &input)? {
+            StateCall::Get { scope, key, default } => {
+                let scope = self.state_scope(scope);
+                let value = match self.pending_of(&scope, &key) {
+                    Some((_, w)) => w.value,
+                    None => db.state_get(&scope, &key).await.map_err(db_err)?,
+                };
+                Ok(value.unwrap_or(default))
+            }
+            StateCall::Set { scope, key, value } => {
+                let scope = self.state_scope(scope);
+                let exists = match self.pending_of(&scope, &key) {
+                    Some((_, w)) => w.value.is_some(),
+                    None => db.state_get(&scope, &key).await.map_err(db_err)?.is_some(),
+                };
+                // Checked at call time against committed keys: concurrent executions adding
+                // keys to one scope together may pass it by a few.
+                if !exists && db.state_key_count(&scope).await.map_err(db_err)? >= MAX_KEYS_PER_SCOPE {
+                    return Err(StepError::new(
+                        ErrorKind::Limit,
+                        format!(
+                            "cannot add state key `{key}`: the {} scope already holds the limit of {MAX_KEYS_PER_SCOPE} keys",
+                            scope.kind.as_str()
+                        ),
+                    ));
+                }
+                self.push_state(StateWrite { scope, key, value: Some(value.clone()), at: now_ms() });
+                Ok(json!({"value": value}))
+            }
+            StateCall::Delete { scope, key } => {
+                let scope = self.state_scope(scope);
+                self.push_state(StateWrite { scope, key, value: None, at: now_ms() });
+                Ok(json!({"deleted": true}))
+            }
+            StateCall::Increment { scope, key, by } => {
+                let scope = self.state_scope(scope);
+                let pending = self.pending_of(&scope, &key);
+                let out = db
+                    .state_increment(
+                        &scope,
+                        &key,
+                        &by,
+                        pending.as_ref().map(|(_, w)| w),
+                        MAX_KEYS_PER_SCOPE,
+                        Some(op),
+                        now_ms(),
+                    )
+                    .await
+                    .map_err(state_err)?;
+                self.applied(&scope, &key, pending.map(|(seq, _)| seq));
+                Ok(out)
+            }
+            StateCall::CompareAndSet { scope, key, expected, value } => {
+                let scope = self.state_scope(scope);
+                let pending = self.pending_of(&scope, &key);
+                let out = db
+                    .state_compare_and_set(
+                        &scope,
+                        &key,
+                        expected.as_ref(),
+                        &value,
+                        pending.as_ref().map(|(_, w)| w),
+                        MAX_KEYS_PER_SCOPE,
+                        Some(op),
+                        now_ms(),
+                    )
+                    .await
+                    .map_err(state_err)?;
+                self.applied(&scope, &key, pending.map(|(seq, _)| seq));
+                Ok(json!({"swapped": out.swapped, "value": out.value.unwrap_or(Value::Null)}))
+            }
+        }
+    }
+
+    fn push_state(&self, w: StateWrite) {
+        let mut p = self.pending_state.lock().expect("pending state lock");
+        p.next += 1;
+        let seq = p.next;
+        p.writes.push((seq, w));
+    }
+
+    /// Drops the pending writes of a key up to `upto`: a call-time operation committed them.
+    fn applied(&self, scope: &StateScope, key: &str, upto: Option<u64>) {
+        let Some(upto) = upto else { return };
+        let mut p = self.pending_state.lock().expect("pending state lock");
+        p.writes.retain(|(seq, w)| !(*seq <= upto && &w.scope == scope && w.key == key));
+    }
+
     async fn checkpoint(&self, run: &Run) -> Result<(), DbError> {
         let (steps, logs, response) = self.take_buffers();
+        let state_writes = self.take_pending_state();
         let state = self.stored_state(run);
         let cp = Checkpoint {
             id: &self.exe_id,
@@ -575,7 +736,7 @@ impl Shared {
             logs: &logs,
             response: response.as_ref(),
         };
-        self.worker.inner.db.checkpoint(&cp).await
+        self.worker.inner.db.checkpoint_with_state(&cp, &state_writes).await
     }
 }
 
@@ -724,6 +885,12 @@ fn handle(
                     timeout,
                     log,
                 };
+                if weft_components::state::is_state_action(&action) {
+                    // Served by the worker: it needs the database and this execution's checkpoint.
+                    let op_key = format!("{path}|{}", cx.idempotency_key);
+                    inflight.push(async move { (call, shared2.state_call(&action, input, &op_key).await) }.boxed());
+                    continue;
+                }
                 inflight.push(
                     async move {
                         let registry = shared2.worker.inner.registry.clone();

@@ -18,4 +18,4 @@ mod scheduler;
 pub use cache::{FlowCache, LoadError, LoadedVersion};
 pub use execute::{SyncOutcome, Worker, WorkerConfig};
 pub use schedule::{CronSchedule, Firing, ScheduleError};
-pub use scheduler::{Scheduler, SchedulerConfig};
+pub use scheduler::{PruneConfig, Scheduler, SchedulerConfig, prune_pass};

@@ -11,13 +11,20 @@
 //!
 //! The executions are queued, not driven here: `worker.notify()` wakes this process's claim loop
 //! (when it runs the runner role too); other runners find them on their next claim.
+//!
+//! The scheduler also prunes finished executions past their retention ([`Db::prune`]), every
+//! [`PruneConfig::every`], in a task of its own so a long pass never delays a fire time: batches
+//! of [`PruneConfig::batch`] executions, each one short transaction, until a batch comes back
+//! short or [`PruneConfig::budget`] is spent (the rest waits for the next pass). With several
+//! schedulers they may prune the same rows at once; a row deleted by one is simply not counted
+//! by the other.
 
 use std::future::Future;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 use tokio::time::MissedTickBehavior;
-use weft_db::{Db, DbError, NewExecution, Schedule};
+use weft_db::{Db, DbError, NewExecution, PruneReport, Schedule};
 
 use crate::Worker;
 use crate::schedule::{CronSchedule, Millis, rfc3339};
@@ -37,11 +44,31 @@ impl Default for SchedulerConfig {
     }
 }
 
+/// How the scheduler prunes finished executions past their retention (see the module docs).
+/// Kept apart from [`SchedulerConfig`] so that struct's literal users need not change.
+#[derive(Debug, Clone)]
+pub struct PruneConfig {
+    /// Time between two pruning passes.
+    pub every: Duration,
+    /// Executions deleted per transaction: small, so queue writes wait at most for one batch.
+    pub batch: u32,
+    /// Most time one pass spends; what is left is pruned by the next pass.
+    pub budget: Duration,
+}
+
+impl Default for PruneConfig {
+    fn default() -> PruneConfig {
+        PruneConfig { every: Duration::from_secs(60), batch: 500, budget: Duration::from_secs(10) }
+    }
+}
+
 /// Fires due schedules; see the module docs.
 pub struct Scheduler {
     db: Db,
     worker: Worker,
     cfg: SchedulerConfig,
+    /// `None`: this scheduler does not prune.
+    prune: Option<PruneConfig>,
 }
 
 fn now_ms() -> Millis {
@@ -49,8 +76,15 @@ fn now_ms() -> Millis {
 }
 
 impl Scheduler {
+    /// A scheduler that also prunes with the default [`PruneConfig`].
     pub fn new(db: Db, worker: Worker, cfg: SchedulerConfig) -> Scheduler {
-        Scheduler { db, worker, cfg }
+        Scheduler { db, worker, cfg, prune: Some(PruneConfig::default()) }
+    }
+
+    /// Replaces the pruning settings; `None` turns pruning off.
+    pub fn with_pruning(mut self, prune: Option<PruneConfig>) -> Scheduler {
+        self.prune = prune;
+        self
     }
 
     /// Fires due schedules every tick until `shutdown` resolves. A database error is logged and
@@ -59,10 +93,26 @@ impl Scheduler {
         tokio::pin!(shutdown);
         let mut ticks = tokio::time::interval(self.cfg.tick.max(Duration::from_millis(10)));
         ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let every = self.prune.as_ref().map_or(Duration::from_secs(86_400), |p| p.every.max(Duration::from_millis(10)));
+        let mut prune_ticks = tokio::time::interval(every);
+        prune_ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut pruning: Option<tokio::task::JoinHandle<PruneReport>> = None;
         loop {
             tokio::select! {
-                _ = &mut shutdown => return,
+                _ = &mut shutdown => {
+                    // An aborted pass loses at most its open batch (rolled back).
+                    if let Some(p) = pruning.take() {
+                        p.abort();
+                    }
+                    return;
+                }
                 _ = ticks.tick() => {}
+                _ = prune_ticks.tick(), if self.prune.is_some() => {
+                    if pruning.as_ref().is_none_or(|p| p.is_finished()) && let Some(cfg) = self.prune.clone() {
+                        pruning = Some(tokio::spawn(prune_pass(self.db.clone(), cfg)));
+                    }
+                    continue;
+                }
             }
             if let Err(e) = self.fire_due(now_ms()).await {
                 tracing::warn!(error = %e, "scheduler: reading or firing due schedules failed; retrying next tick");
@@ -141,4 +191,37 @@ impl Scheduler {
         }
         Ok(Some(exe.is_some()))
     }
+}
+
+/// One pruning pass: batches until one comes back short or the budget is spent. Returns what
+/// it deleted in total.
+pub async fn prune_pass(db: Db, cfg: PruneConfig) -> PruneReport {
+    let started = Instant::now();
+    let mut total = PruneReport::default();
+    loop {
+        match db.prune(now_ms(), cfg.batch).await {
+            Ok(r) => {
+                total.executions += r.executions;
+                total.steps += r.steps;
+                total.logs += r.logs;
+                if r.executions < u64::from(cfg.batch) || started.elapsed() >= cfg.budget {
+                    break;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "retention: pruning failed; retrying next pass");
+                break;
+            }
+        }
+    }
+    if total.executions > 0 {
+        tracing::info!(
+            executions = total.executions,
+            steps = total.steps,
+            logs = total.logs,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "retention: pruned finished executions"
+        );
+    }
+    total
 }

@@ -123,6 +123,15 @@ pub async fn replay(
     if !i.enabled {
         return Err(super::instances::paused(&i.id));
     }
+    // An instance that does not store payloads keeps only a placeholder of the trigger.
+    let omitted: serde_json::Value = serde_json::from_str(weft_db::OMITTED_TRIGGER).expect("placeholder is JSON");
+    if e.trigger == omitted {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "execution.not_replayable",
+            format!("the trigger payload of execution {id} was not stored (its instance does not store payloads)"),
+        ));
+    }
     let exe = super::instances::start(&s, &i, &e.flow_key, e.trigger.clone(), Some(e.id.clone())).await?;
     crate::wait::launch(&s, &exe, Some(i)).await;
     Ok((StatusCode::ACCEPTED, Json(Accepted { execution_id: exe.id, status: "queued".into(), replay_of: Some(e.id) })))

@@ -182,6 +182,8 @@ pub(crate) async fn view(s: &AppState, i: weft_db::Instance) -> ApiResult<Instan
         integration_id: i.integration_id,
         version: i.version,
         enabled: i.enabled,
+        retention_days: i.retention_days,
+        store_payloads: i.store_payloads,
         config: Value::Object(redacted),
         created_at: crate::views::ts(i.created_at),
         updated_at: crate::views::ts(i.updated_at),

@@ -7,6 +7,7 @@ mod health;
 mod hooks;
 mod instances;
 mod integrations;
+mod settings;
 mod tokens;
 
 use crate::AppState;
@@ -35,6 +36,8 @@ pub fn api_routes(r: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
         .routes(routes!(executions::replay))
         .routes(routes!(executions::cancel))
         .routes(routes!(tokens::create))
+        .routes(routes!(settings::instance_settings))
+        .routes(routes!(settings::get_retention, settings::put_retention))
 }
 
 pub fn public_routes() -> axum::Router<AppState> {
