@@ -73,11 +73,25 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0005_state.sql"),
         include_str!("../migrations/postgres/0005_state.sql"),
     ),
+    (
+        6,
+        "queue_modes",
+        include_str!("../migrations/sqlite/0006_queue_modes.sql"),
+        include_str!("../migrations/postgres/0006_queue_modes.sql"),
+    ),
+    (
+        7,
+        "poll_state",
+        include_str!("../migrations/sqlite/0007_poll_state.sql"),
+        include_str!("../migrations/postgres/0007_poll_state.sql"),
+    ),
 ];
 
 /// Read connections for a SQLite file; reads run in parallel under WAL.
 const SQLITE_READERS: u32 = 6;
 const POSTGRES_CONNECTIONS: u32 = 16;
+/// Group-commit writer tasks on PostgreSQL (each holds one of the connections while writing).
+const POSTGRES_WRITERS: usize = 3;
 
 impl Db {
     /// Opens `sqlite:///abs/path/weft.db` (the file is created if missing; `sqlite::memory:` gives
@@ -145,7 +159,7 @@ impl Db {
                 .max_lifetime(None)
                 .connect(&url)
                 .await?;
-            let group = GroupWriter::start(pool.clone(), Begin::Immediate);
+            let group = GroupWriter::start(pool.clone(), Begin::Immediate, 1);
             return Ok(Db { backend: Backend::Sqlite, read: pool.clone(), write: pool, group, pg_url: None });
         }
 
@@ -172,13 +186,13 @@ impl Db {
         // WAL is a property of the file (persisted), so set it once before the readers connect.
         write.execute("PRAGMA journal_mode = WAL").await?;
         let read = options().max_connections(SQLITE_READERS).connect(&url).await?;
-        let group = GroupWriter::start(write.clone(), Begin::Immediate);
+        let group = GroupWriter::start(write.clone(), Begin::Immediate, 1);
         Ok(Db { backend: Backend::Sqlite, read, write, group, pg_url: None })
     }
 
     async fn open_postgres(url: &str) -> Result<Db, DbError> {
         let pool = AnyPoolOptions::new().max_connections(POSTGRES_CONNECTIONS).connect(url).await?;
-        let group = GroupWriter::start(pool.clone(), Begin::Plain);
+        let group = GroupWriter::start(pool.clone(), Begin::Plain, POSTGRES_WRITERS);
         Ok(Db { backend: Backend::Postgres, read: pool.clone(), write: pool, group, pg_url: Some(url.into()) })
     }
 

@@ -12,7 +12,7 @@ use crate::util::{
 };
 use crate::{
     Backend, Checkpoint, Db, DbError, Execution, ExecutionFilter, ExecutionStatus, Finish, LogRow, Millis,
-    NewExecution, Page, Paged, StateWrite, StepRow,
+    NewExecution, Page, Paged, QueuePolicy, StateWrite, StepRow,
 };
 
 macro_rules! execution_cols {
@@ -20,6 +20,55 @@ macro_rules! execution_cols {
         "id, org_id, instance_id, customer_id, integration_id, version, flow_key, status, \
          trigger_data, result, error, response, state, attempts, replay_of, lease_owner, \
          lease_until, created_at, started_at, finished_at"
+    };
+}
+
+/// Whether execution `e` may start now as far as its flow's queue mode and the instance and
+/// customer limits go, given the executions already running with a live lease ($3 = now).
+macro_rules! claimable {
+    () => {
+        " AND (e.queue_limit IS NULL OR (
+               (SELECT COUNT(*) FROM executions r WHERE r.instance_id = e.instance_id
+                    AND r.flow_key = e.flow_key AND r.status = 'running' AND r.lease_until > $3)
+                   < e.queue_limit
+               AND (e.fifo = 0 OR NOT EXISTS (SELECT 1 FROM executions o
+                    WHERE o.instance_id = e.instance_id AND o.flow_key = e.flow_key
+                        AND o.status IN ('queued', 'running')
+                        AND (o.created_at < e.created_at OR (o.created_at = e.created_at AND o.id < e.id))))))
+           AND NOT EXISTS (SELECT 1 FROM instances i WHERE i.id = e.instance_id
+               AND i.max_concurrency IS NOT NULL AND i.max_concurrency <=
+                   (SELECT COUNT(*) FROM executions r WHERE r.instance_id = e.instance_id
+                        AND r.status = 'running' AND r.lease_until > $3))
+           AND NOT EXISTS (SELECT 1 FROM customers cu WHERE cu.id = e.customer_id
+               AND cu.max_concurrency IS NOT NULL AND cu.max_concurrency <=
+                   (SELECT COUNT(*) FROM executions r WHERE r.customer_id = e.customer_id
+                        AND r.status = 'running' AND r.lease_until > $3)) "
+    };
+}
+
+/// The walk checks each candidate against what already runs; this checks a batch against
+/// itself: `ranked` numbers the candidates within their (instance, flow), instance and
+/// customer in claim order, and a candidate is taken only if the running ones plus those
+/// before it in the batch stay within each limit.
+macro_rules! ranked_within_limits {
+    () => {
+        "ranked AS (SELECT x.id, w.r, x.run_at, x.instance_id, x.customer_id, x.flow_key, x.queue_limit,
+                 ROW_NUMBER() OVER (PARTITION BY x.instance_id, x.flow_key ORDER BY w.r, x.run_at, x.id) AS fr,
+                 ROW_NUMBER() OVER (PARTITION BY x.instance_id ORDER BY w.r, x.run_at, x.id) AS ir,
+                 ROW_NUMBER() OVER (PARTITION BY x.customer_id ORDER BY w.r, x.run_at, x.id) AS cr
+             FROM cand w JOIN executions x ON x.id = w.id),
+         ok AS (SELECT k.id, k.r, k.run_at FROM ranked k
+             WHERE (k.queue_limit IS NULL OR k.fr + (SELECT COUNT(*) FROM executions r
+                     WHERE r.instance_id = k.instance_id AND r.flow_key = k.flow_key
+                         AND r.status = 'running' AND r.lease_until > $3) <= k.queue_limit)
+               AND NOT EXISTS (SELECT 1 FROM instances i WHERE i.id = k.instance_id
+                   AND i.max_concurrency IS NOT NULL AND i.max_concurrency < k.ir +
+                       (SELECT COUNT(*) FROM executions r WHERE r.instance_id = k.instance_id
+                            AND r.status = 'running' AND r.lease_until > $3))
+               AND NOT EXISTS (SELECT 1 FROM customers cu WHERE cu.id = k.customer_id
+                   AND cu.max_concurrency IS NOT NULL AND cu.max_concurrency < k.cr +
+                       (SELECT COUNT(*) FROM executions r WHERE r.customer_id = k.customer_id
+                            AND r.status = 'running' AND r.lease_until > $3))) "
     };
 }
 
@@ -36,6 +85,12 @@ macro_rules! execution_cols {
 /// due executions in order, one seek per row, breadth first (rank by rank), stopping after
 /// `$5` ranks and as soon as it has enough candidates: `$5` plus one more full rank. Cost:
 /// O((customers with due work + candidates) · log n).
+///
+/// Queue modes and concurrency limits (see `queue_ok`/`limits_ok`): the walk skips an
+/// execution whose (instance, flow), instance or customer is already at its limit, counting
+/// running executions with a live lease, and a `fifo` one while an older execution of its
+/// (instance, flow) is queued or running. Unlimited executions pay one primary-key read of their
+/// instance and customer; a blocked backlog is stepped over row by row (by its own index).
 ///
 /// Parameters: $1 owner, $2 lease until, $3 now, $4 limit, $5 candidate depth.
 macro_rules! claim_walk {
@@ -59,7 +114,9 @@ macro_rules! claim_walk {
              walk(cid, id, run_at, r) AS (
                  SELECT c.cid, h.id, h.run_at, 1 FROM cust c JOIN executions h ON h.id =
                      (SELECT e.id FROM executions e
-                      WHERE e.customer_id = c.cid AND e.status IN ('queued', 'running') AND e.run_at <= $3
+                      WHERE e.customer_id = c.cid AND e.status IN ('queued', 'running') AND e.run_at <= $3",
+            claimable!(),
+            "
                       ORDER BY e.customer_id, e.run_at, e.id LIMIT 1)
                  UNION ALL
                  SELECT w.cid, n.id, n.run_at, w.r + 1 FROM walk w JOIN executions n ON n.id =
@@ -67,6 +124,7 @@ macro_rules! claim_walk {
                       WHERE e.customer_id = w.cid AND e.status IN ('queued', 'running') AND e.run_at <= $3
                           AND ",
             $next_in_customer,
+            claimable!(),
             "
                       ORDER BY e.customer_id, e.run_at, e.id LIMIT 1)
                  WHERE w.r < $5 ",
@@ -87,9 +145,11 @@ const CLAIM_SQLITE: &str = concat!(
         "(e.run_at, e.id) > (w.run_at, w.id)",
         "LIMIT $5 + (SELECT COUNT(*) FROM cust)"
     ),
+    ", cand AS (SELECT id, r FROM walk), ",
+    ranked_within_limits!(),
     "UPDATE executions SET status = 'running', lease_owner = $1, lease_until = $2,
          run_at = $2, attempts = attempts + 1, started_at = COALESCE(started_at, $3)
-     WHERE id IN (SELECT id FROM walk ORDER BY r, run_at, id LIMIT $4)
+     WHERE id IN (SELECT id FROM ok ORDER BY r, run_at, id LIMIT $4)
      RETURNING ",
     execution_cols!()
 );
@@ -101,10 +161,11 @@ const CLAIM_SQLITE: &str = concat!(
 /// candidate depth is a few times the limit for that reason).
 const CLAIM_POSTGRES: &str = concat!(
     claim_walk!("", "(e.customer_id, e.run_at, e.id) > (w.cid, w.run_at, w.id)", ""),
-    ", cand AS (SELECT id, r FROM walk LIMIT $5 + (SELECT COUNT(*) FROM cust))
-     UPDATE executions SET status = 'running', lease_owner = $1, lease_until = $2,
+    ", cand AS (SELECT id, r FROM walk LIMIT $5 + (SELECT COUNT(*) FROM cust)), ",
+    ranked_within_limits!(),
+    "UPDATE executions SET status = 'running', lease_owner = $1, lease_until = $2,
          run_at = $2, attempts = attempts + 1, started_at = COALESCE(started_at, $3)
-     WHERE id IN (SELECT x.id FROM executions x JOIN cand c ON c.id = x.id
+     WHERE id IN (SELECT x.id FROM executions x JOIN ok c ON c.id = x.id
          WHERE x.status IN ('queued', 'running') AND x.run_at <= $3
          ORDER BY c.r, x.run_at, x.id LIMIT $4
          FOR UPDATE OF x SKIP LOCKED)
@@ -303,14 +364,17 @@ pub(crate) struct NewRow {
     pub(crate) run_at: Millis,
     pub(crate) created_at: Millis,
     pub(crate) started_at: Option<Millis>,
+    /// [`crate::QueuePolicy`] as stored: `queue_limit`, `fifo`.
+    pub(crate) queue_limit: Option<i64>,
+    pub(crate) fifo: bool,
 }
 
 pub(crate) async fn insert_execution(conn: &mut AnyConnection, r: &NewRow) -> Result<(), DbError> {
     sqlx::query(
         "INSERT INTO executions (id, org_id, instance_id, customer_id, integration_id, version,
              flow_key, status, trigger_data, attempts, replay_of, lease_owner, lease_until,
-             run_at, step_seq, log_seq, created_at, started_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 0, 0, $15, $16)",
+             run_at, step_seq, log_seq, created_at, started_at, queue_limit, fifo)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 0, 0, $15, $16, $17, $18)",
     )
     .bind(&r.id)
     .bind(&r.org_id)
@@ -328,6 +392,8 @@ pub(crate) async fn insert_execution(conn: &mut AnyConnection, r: &NewRow) -> Re
     .bind(r.run_at)
     .bind(r.created_at)
     .bind(r.started_at)
+    .bind(r.queue_limit)
+    .bind(i64::from(r.fifo))
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -340,8 +406,8 @@ async fn insert_keyed(conn: &mut AnyConnection, r: &NewRow, key: &str) -> Result
     let done = sqlx::query(
         "INSERT INTO executions (id, org_id, instance_id, customer_id, integration_id, version,
              flow_key, status, trigger_data, attempts, replay_of, lease_owner, lease_until,
-             run_at, step_seq, log_seq, created_at, started_at, idempotency_key)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 0, 0, $15, $16, $17)
+             run_at, step_seq, log_seq, created_at, started_at, idempotency_key, queue_limit, fifo)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 0, 0, $15, $16, $17, $18, $19)
          ON CONFLICT DO NOTHING",
     )
     .bind(&r.id)
@@ -361,6 +427,8 @@ async fn insert_keyed(conn: &mut AnyConnection, r: &NewRow, key: &str) -> Result
     .bind(r.created_at)
     .bind(r.started_at)
     .bind(key)
+    .bind(r.queue_limit)
+    .bind(i64::from(r.fifo))
     .execute(&mut *conn)
     .await?;
     Ok(done.rows_affected() == 1)
@@ -391,11 +459,16 @@ async fn insert_or_find(conn: &mut AnyConnection, r: &NewRow, key: Option<&str>)
     }
 }
 
-/// A checkpoint (`finish: None`) or the end of an execution, guarded by the lease owner.
-struct GuardedWrite {
+/// A checkpoint (`finish: None`), the end of an execution, or its return to the queue for a
+/// retry (`requeue_at`), guarded by the lease owner.
+pub(crate) struct GuardedWrite {
     id: String,
     owner: String,
     finish: Option<FinishFields>,
+    /// Back to `queued`, due then (see `requeue`); `finish` is `None` then.
+    requeue_at: Option<Millis>,
+    /// The checkpoint a requeued execution resumes from (`None`: it starts afresh).
+    requeue_state: Option<String>,
     state: String,
     response: Option<String>,
     steps: Vec<StepRow>,
@@ -411,11 +484,47 @@ struct FinishFields {
     now: Millis,
 }
 
+impl GuardedWrite {
+    pub(crate) fn requeue(
+        id: &str,
+        owner: &str,
+        run_at: Millis,
+        state: Option<String>,
+        steps: &[StepRow],
+        logs: &[LogRow],
+    ) -> GuardedWrite {
+        GuardedWrite {
+            id: id.to_string(),
+            owner: owner.to_string(),
+            finish: None,
+            requeue_at: Some(run_at),
+            requeue_state: state,
+            state: String::new(),
+            response: None,
+            steps: steps.to_vec(),
+            logs: logs.to_vec(),
+            state_writes: Vec::new(),
+        }
+    }
+}
+
 /// Stores state, steps and logs (and, when finishing, the outcome, releasing the lease) — only
 /// while `owner` holds the lease.
-async fn guarded_write(conn: &mut AnyConnection, w: &GuardedWrite) -> Result<(), DbError> {
+pub(crate) async fn guarded_write(conn: &mut AnyConnection, w: &GuardedWrite) -> Result<(), DbError> {
     let (steps, logs) = (w.steps.len(), w.logs.len());
     let update = match &w.finish {
+        None if w.requeue_at.is_some() => sqlx::query(
+            "UPDATE executions SET status = 'queued', state = $1, lease_owner = NULL, lease_until = NULL,
+                 run_at = $2, step_seq = step_seq + $3, log_seq = log_seq + $4
+             WHERE id = $5 AND lease_owner = $6 AND status = 'running'
+             RETURNING step_seq, log_seq",
+        )
+        .bind(w.requeue_state.as_deref())
+        .bind(w.requeue_at)
+        .bind(steps as i64)
+        .bind(logs as i64)
+        .bind(&w.id)
+        .bind(&w.owner),
         None => sqlx::query(
             "UPDATE executions SET state = $1, response = COALESCE($2, response),
                  step_seq = step_seq + $3, log_seq = log_seq + $4
@@ -483,6 +592,18 @@ impl Db {
     /// written; the existing execution is returned as it is now, possibly running elsewhere or
     /// finished).
     pub async fn create_execution_once(&self, new: &NewExecution, now: Millis) -> Result<(Execution, bool), DbError> {
+        self.create_execution_with(new, QueuePolicy::PARALLEL, now).await
+    }
+
+    /// [`Db::create_execution_once`] for a flow with a queue mode: the policy is stored on the
+    /// execution and honoured by every claim. A limited execution should be created queued
+    /// (`claimed_by: None`): one created claimed bypasses the limits.
+    pub async fn create_execution_with(
+        &self,
+        new: &NewExecution,
+        policy: QueuePolicy,
+        now: Millis,
+    ) -> Result<(Execution, bool), DbError> {
         let id = new_id("exe");
         let (status, lease_until, attempts, started_at, run_at) = match &new.claimed_by {
             Some(owner) => {
@@ -514,6 +635,8 @@ impl Db {
             run_at,
             created_at: now,
             started_at,
+            queue_limit: policy.column(),
+            fifo: policy.fifo,
         });
         let key = new.idempotency_key.clone();
         let found: Arc<Mutex<Option<Execution>>> = Arc::default();
@@ -686,6 +809,8 @@ impl Db {
             id: cp.id.to_string(),
             owner: cp.owner.to_string(),
             finish: None,
+            requeue_at: None,
+            requeue_state: None,
             state: json_text(cp.state),
             response: cp.response.map(json_text),
             steps: cp.steps.to_vec(),
@@ -727,6 +852,8 @@ impl Db {
                 error: fin.error.map(json_text),
                 now: fin.now,
             }),
+            requeue_at: None,
+            requeue_state: None,
             state: json_text(fin.state),
             response: fin.response.map(json_text),
             steps: fin.steps.to_vec(),

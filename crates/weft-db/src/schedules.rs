@@ -216,6 +216,9 @@ impl Db {
             run_at: now,
             created_at: now,
             started_at: None,
+            // Scheduled executions do not carry their flow's queue mode yet (unlimited).
+            queue_limit: None,
+            fifo: false,
         };
         insert_execution(&mut tx, &row).await?;
         tx.commit().await?;

@@ -219,6 +219,8 @@ mod tests {
                 ),
             ],
             result: Some(json!(["{{ x ! }}"])),
+            queue: Default::default(),
+            retry: None,
         };
         let errs = CompiledFlow::new(&flow).unwrap_err();
         let paths: Vec<_> = errs.iter().map(|e| e.path.as_str()).collect();

@@ -520,6 +520,8 @@ mod tests {
                 trigger: Trigger::Manual,
                 steps: Vec::new(),
                 result: None,
+                queue: Default::default(),
+                retry: None,
             }],
         }
     }

@@ -136,6 +136,10 @@ pub struct FlowDef {
     pub steps: Vec<Step>,
     /// Evaluated when the flow ends; the sync webhook response body. `None` = null.
     pub result: Option<Value>,
+    /// How the flow's executions of one instance share the runners (default: parallel, unlimited).
+    pub queue: QueueDef,
+    /// Execution-level retry: a failed execution is queued again after a backoff.
+    pub retry: Option<ExecutionRetry>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -148,7 +152,41 @@ pub enum Trigger {
         cron: String,
         timezone: Option<String>,
     },
+    /// Runs a component action on a schedule and starts one execution per record it returns
+    /// that was not emitted before (or one execution for all of them); see [`PollTrigger`].
+    /// Boxed: it is much larger than the other triggers.
+    Poll(Box<PollTrigger>),
 }
+
+/// A poll trigger: the scheduler runs `action` when the cron schedule is due, reads the list of
+/// records out of its output, drops the records it emitted before (by `id`, or by `cursor`) and
+/// queues executions for the rest, storing the new cursor in the same transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PollTrigger {
+    /// Cron expression (or `{{ config.… }}`), as for [`Trigger::Schedule`].
+    pub cron: String,
+    pub timezone: Option<String>,
+    /// The component action run at each due time (`http.request`).
+    pub action: String,
+    /// The action's input; expressions see `config`, `instance`, `customer` and `cursor` (the
+    /// stored cursor, null before the first record).
+    pub inputs: Map<String, Value>,
+    /// A single expression over `output` (the action's output) giving the list of records.
+    pub items: Value,
+    /// An expression over `item` giving a record's unique id: records whose id was emitted
+    /// before are dropped (the last [`POLL_SEEN_IDS`] ids are kept).
+    pub id: Option<Value>,
+    /// An expression over `item` giving its position in the feed (an update time, a sequence
+    /// number): the new cursor is the value of the last new record. Without `id`, a record is
+    /// new when its cursor is greater than the stored one.
+    pub cursor: Option<Value>,
+    /// `true`: one execution whose `trigger.body` is the list of new records; `false`: one
+    /// execution per record, `trigger.body` = the record.
+    pub batch: bool,
+}
+
+/// How many emitted record ids a poll trigger remembers to drop repeats.
+pub const POLL_SEEN_IDS: usize = 1000;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct WebhookTrigger {
@@ -235,5 +273,70 @@ impl Default for RetryPolicy {
             max: Duration::from_secs(300),
             on: Vec::new(),
         }
+    }
+}
+
+/// A flow's `queue`: the mode and the concurrency limit, both per instance.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueDef {
+    pub mode: QueueMode,
+    /// At most this many executions of the flow run at once per instance: optional for
+    /// `parallel`, required for `throttled`, absent for `fifo` (which is one).
+    pub max_concurrency: Option<u32>,
+}
+
+impl QueueDef {
+    /// Whether the flow's executions must wait for a runner slot: only the queue's claim can
+    /// enforce that, so such executions are never run in-process by the node that accepted them.
+    pub fn is_limited(&self) -> bool {
+        self.mode == QueueMode::Fifo || self.max_concurrency.is_some()
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum QueueMode {
+    /// Any number at once (or up to `max_concurrency`), in no particular order.
+    #[default]
+    Parallel,
+    /// One at a time per instance, strictly in arrival order.
+    Fifo,
+    /// At most `max_concurrency` at once per instance.
+    Throttled,
+}
+
+impl QueueMode {
+    pub const ALL: [QueueMode; 3] = [QueueMode::Parallel, QueueMode::Fifo, QueueMode::Throttled];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            QueueMode::Parallel => "parallel",
+            QueueMode::Fifo => "fifo",
+            QueueMode::Throttled => "throttled",
+        }
+    }
+}
+
+/// A flow's execution-level `retry`: a failed execution is queued again, due after a backoff
+/// that grows exponentially, and resumes after its last completed step (like after a crash),
+/// until `attempts` tries are used up; then it fails as usual.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExecutionRetry {
+    /// Total tries including the first (>= 1).
+    pub attempts: u32,
+    /// Delay before the second try (whole seconds, >= 1 s).
+    pub backoff: Duration,
+    /// Multiplier applied to the delay after each failed try (>= 1).
+    pub factor: f64,
+    /// Upper bound of a single delay.
+    pub max_backoff: Duration,
+}
+
+impl ExecutionRetry {
+    /// The delay after the `tries`-th failed try (1-based): `backoff * factor^(tries-1)`,
+    /// capped at `max_backoff` and rounded up to whole seconds (the queue is second-granular).
+    pub fn delay_after(&self, tries: u32) -> Duration {
+        let exp = i32::try_from(tries.saturating_sub(1)).unwrap_or(i32::MAX);
+        let secs = (self.backoff.as_secs_f64() * self.factor.powi(exp)).min(self.max_backoff.as_secs_f64());
+        Duration::from_secs(secs.ceil().max(1.0) as u64)
     }
 }

@@ -14,8 +14,8 @@
 
 use crate::catalog::ActionSpec;
 use crate::definition::{
-    BranchArm, ConfigPage, ConfigVar, FlowDef, IntegrationDef, OnError, RetryPolicy, Step, StepKind, Trigger, VarType,
-    WebhookMode, WebhookTrigger,
+    BranchArm, ConfigPage, ConfigVar, ExecutionRetry, FlowDef, IntegrationDef, OnError, PollTrigger, QueueDef,
+    QueueMode, RetryPolicy, Step, StepKind, Trigger, VarType, WebhookMode, WebhookTrigger,
 };
 use crate::diag::Diagnostic;
 use crate::error::ErrorKind;
@@ -117,7 +117,7 @@ const STEP_FIELDS: &[&str] = &[
     "timeout",
     "on_error",
 ];
-const TRIGGER_KINDS: &[&str] = &["webhook", "manual", "schedule"];
+const TRIGGER_KINDS: &[&str] = &["webhook", "manual", "schedule", "poll"];
 
 fn describe(v: &Value) -> &'static str {
     match v {
@@ -216,6 +216,10 @@ enum SiteKind {
     Step,
     /// A schedule trigger's cron: evaluated before any step, without a trigger payload.
     Schedule,
+    /// An expression of a poll trigger, evaluated by the scheduler before any execution
+    /// exists: it sees `config`, `instance`, `customer` and one name of its own (`cursor` in
+    /// the inputs, `output` in `items`, `item` in `id` and `cursor`).
+    Poll(&'static str),
 }
 
 /// An expression and where it is evaluated.
@@ -697,7 +701,7 @@ impl Checker<'_> {
 
     fn flow(&mut self, v: &Value, path: &str, seen: &mut HashMap<String, String>) -> Option<FlowDef> {
         let m = self.object(v, path)?;
-        self.unknown_fields(m, path, &["key", "name", "description", "trigger", "steps", "result"]);
+        self.unknown_fields(m, path, &["key", "name", "description", "trigger", "steps", "result", "queue", "retry"]);
         let key = self.req_str(m, path, "key");
         if let Some(k) = &key {
             let kpath = join_key(path, "key");
@@ -732,11 +736,86 @@ impl Checker<'_> {
             self.expr(&mut scope, r, &join_key(path, "result"), &chain, SiteKind::Step);
         }
         self.check_references(&scope);
-        Some(FlowDef { key: key?, name, description, trigger: trigger?, steps, result })
+        let queue = match m.get("queue").filter(|v| !v.is_null()) {
+            Some(q) => self.flow_queue(q, &join_key(path, "queue")).unwrap_or_default(),
+            None => QueueDef::default(),
+        };
+        let retry = m.get("retry").filter(|v| !v.is_null()).and_then(|r| self.flow_retry(r, &join_key(path, "retry")));
+        Some(FlowDef { key: key?, name, description, trigger: trigger?, steps, result, queue, retry })
+    }
+
+    // ---- flow queue mode and execution retry -------------------------------------------------
+
+    fn flow_queue(&mut self, v: &Value, path: &str) -> Option<QueueDef> {
+        let m = self.object(v, path)?;
+        self.unknown_fields(m, path, &["mode", "max_concurrency"]);
+        let mode = match m.get("mode").filter(|v| !v.is_null()) {
+            None => QueueMode::Parallel,
+            Some(v) => match QueueMode::ALL.iter().find(|q| v.as_str() == Some(q.name())) {
+                Some(q) => *q,
+                None => {
+                    let known = list_names(QueueMode::ALL.iter().map(|q| q.name()));
+                    self.err(&join_key(path, "mode"), format!("unknown queue mode {} (known: {known})", shown(v)));
+                    return None;
+                }
+            },
+        };
+        let cpath = join_key(path, "max_concurrency");
+        let max_concurrency = match m.get("max_concurrency").filter(|v| !v.is_null()) {
+            None => None,
+            Some(v) => match v.as_u64() {
+                Some(n) if n >= 1 => Some(u32::try_from(n).unwrap_or(u32::MAX)),
+                _ => {
+                    self.err(
+                        &cpath,
+                        format!("`max_concurrency` must be a whole number of at least 1, found {}", shown(v)),
+                    );
+                    return None;
+                }
+            },
+        };
+        match (mode, max_concurrency) {
+            (QueueMode::Throttled, None) => {
+                self.err(path, "a `throttled` queue needs `max_concurrency` (how many may run at once per instance)");
+                None
+            }
+            (QueueMode::Fifo, Some(_)) => {
+                self.err(&cpath, "a `fifo` queue runs one execution at a time per instance: remove `max_concurrency`");
+                None
+            }
+            _ => Some(QueueDef { mode, max_concurrency }),
+        }
+    }
+
+    fn flow_retry(&mut self, v: &Value, path: &str) -> Option<ExecutionRetry> {
+        let m = self.object(v, path)?;
+        // The step `retry` grammar minus `on`: an execution is retried whatever failed it.
+        if m.contains_key("on") {
+            self.err(
+                &join_key(path, "on"),
+                "an execution-level `retry` retries any failure; `on` is only for a step's `retry`",
+            );
+        }
+        let mut fields = m.clone();
+        fields.remove("on");
+        let policy = self.retry(&Value::Object(fields), path)?;
+        if policy.initial.subsec_nanos() != 0 || policy.initial.is_zero() {
+            self.err(
+                &join_key(path, "backoff"),
+                "an execution-level `backoff` is whole seconds, at least 1s (the queue is second-granular)",
+            );
+            return None;
+        }
+        Some(ExecutionRetry {
+            attempts: policy.attempts,
+            backoff: policy.initial,
+            factor: policy.factor,
+            max_backoff: policy.max,
+        })
     }
 
     fn trigger(&mut self, scope: &mut FlowScope, v: &Value, path: &str) -> Option<Trigger> {
-        let expected = "expected exactly one of webhook, manual, schedule";
+        let expected = "expected exactly one of webhook, manual, schedule, poll";
         let Value::Object(m) = v else {
             self.err(path, format!("expected a mapping such as `manual: {{}}` ({expected}), found {}", describe(v)));
             return None;
@@ -786,31 +865,143 @@ impl Checker<'_> {
                         }
                         Some(Trigger::Manual)
                     }
+                    "poll" => self.poll(scope, body, &kpath).map(|p| Trigger::Poll(Box::new(p))),
                     _ => {
                         let sm = self.object(body, &kpath)?;
                         self.unknown_fields(sm, &kpath, &["cron", "timezone"]);
-                        let cron = self.req_str(sm, &kpath, "cron");
-                        if let Some(c) = &cron {
-                            let cpath = join_key(&kpath, "cron");
-                            if is_dynamic(&Value::String(c.clone())) {
-                                self.expr(scope, &Value::String(c.clone()), &cpath, &Vec::new(), SiteKind::Schedule);
-                            } else if let Err(message) = crate::config::check_cron(c) {
-                                self.err(&cpath, message);
-                            }
-                        }
-                        let timezone = self.opt_str(sm, &kpath, "timezone");
-                        if let Some(tz) = &timezone
-                            && tz.parse::<chrono_tz::Tz>().is_err()
-                        {
-                            self.err(
-                                &join_key(&kpath, "timezone"),
-                                format!("unknown time zone `{tz}` (use an IANA name such as Europe/Berlin, or UTC)"),
-                            );
-                        }
+                        let (cron, timezone) = self.cron(scope, sm, &kpath);
                         Some(Trigger::Schedule { cron: cron?, timezone })
                     }
                 }
             }
+        }
+    }
+
+    /// The `cron` and `timezone` of a schedule (or a poll trigger's `schedule`).
+    fn cron(
+        &mut self,
+        scope: &mut FlowScope,
+        sm: &Map<String, Value>,
+        kpath: &str,
+    ) -> (Option<String>, Option<String>) {
+        let cron = self.req_str(sm, kpath, "cron");
+        if let Some(c) = &cron {
+            let cpath = join_key(kpath, "cron");
+            if is_dynamic(&Value::String(c.clone())) {
+                self.expr(scope, &Value::String(c.clone()), &cpath, &Vec::new(), SiteKind::Schedule);
+            } else if let Err(message) = crate::config::check_cron(c) {
+                self.err(&cpath, message);
+            }
+        }
+        let timezone = self.opt_str(sm, kpath, "timezone");
+        if let Some(tz) = &timezone
+            && tz.parse::<chrono_tz::Tz>().is_err()
+        {
+            self.err(
+                &join_key(kpath, "timezone"),
+                format!("unknown time zone `{tz}` (use an IANA name such as Europe/Berlin, or UTC)"),
+            );
+        }
+        (cron, timezone)
+    }
+
+    fn poll(&mut self, scope: &mut FlowScope, body: &Value, kpath: &str) -> Option<PollTrigger> {
+        let pm = self.object(body, kpath)?;
+        self.unknown_fields(pm, kpath, &["schedule", "action", "inputs", "items", "id", "cursor", "batch"]);
+        let spath = join_key(kpath, "schedule");
+        let (cron, timezone) = match self.required(pm, kpath, "schedule").map(|v| self.object(v, &spath)) {
+            Some(Some(sm)) => {
+                self.unknown_fields(sm, &spath, &["cron", "timezone"]);
+                self.cron(scope, sm, &spath)
+            }
+            _ => (None, None),
+        };
+        let apath = join_key(kpath, "action");
+        let action = self.req_str(pm, kpath, "action");
+        let spec = action.as_ref().and_then(|n| self.actions.iter().find(|a| &a.name == n));
+        if let (Some(n), None) = (&action, spec) {
+            let known = list_names(self.actions.iter().map(|a| a.name.as_str()));
+            self.err(&apath, format!("unknown action `{n}` (known: {known})"));
+        }
+        let ipath = join_key(kpath, "inputs");
+        let inputs = match pm.get("inputs") {
+            None | Some(Value::Null) => Some(Map::new()),
+            Some(v) => self.object(v, &ipath).cloned(),
+        };
+        if let Some(inputs) = &inputs {
+            if let Some(spec) = spec {
+                self.action_inputs(spec, inputs, &ipath);
+            }
+            self.expr(scope, &Value::Object(inputs.clone()), &ipath, &Vec::new(), SiteKind::Poll("cursor"));
+        }
+        let items = self.required(pm, kpath, "items").cloned();
+        if let Some(v) = &items {
+            let path = join_key(kpath, "items");
+            match v {
+                Value::String(s) if is_single_expression(s) => {
+                    self.expr(scope, v, &path, &Vec::new(), SiteKind::Poll("output"))
+                }
+                other => self.err(
+                    &path,
+                    format!(
+                        "`items` must be a single `{{{{ … }}}}` expression over `output` giving a list, found {}",
+                        shown(other)
+                    ),
+                ),
+            }
+        }
+        let mut per_item = |field: &str| {
+            let v = pm.get(field).filter(|v| !v.is_null()).cloned()?;
+            self.expr(scope, &v, &join_key(kpath, field), &Vec::new(), SiteKind::Poll("item"));
+            Some(v)
+        };
+        let (id, cursor) = (per_item("id"), per_item("cursor"));
+        if id.is_none() && cursor.is_none() {
+            // Without either, every poll would start the same records again.
+            self.err(
+                kpath,
+                "a poll trigger needs `id` or `cursor` (or both) to tell new records from ones already emitted",
+            );
+        }
+        let batch = match pm.get("batch") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(b)) => *b,
+            Some(other) => {
+                self.err(&join_key(kpath, "batch"), format!("expected true or false, found {}", shown(other)));
+                false
+            }
+        };
+        Some(PollTrigger { cron: cron?, timezone, action: action?, inputs: inputs?, items: items?, id, cursor, batch })
+    }
+
+    /// Checks an action's literal inputs against its spec: unknown, mistyped and missing ones.
+    fn action_inputs(&mut self, spec: &ActionSpec, inputs: &Map<String, Value>, ipath: &str) {
+        for (k, v) in inputs {
+            let p = join_key(ipath, k);
+            match spec.input(k) {
+                None => {
+                    let known = list_names(spec.inputs.iter().map(|i| i.key.as_str()));
+                    self.err_key(&p, format!("unknown input `{k}` for action `{}` (known: {known})", spec.name));
+                }
+                Some(input) if !is_dynamic(v) && !input.input_type.accepts(v) => {
+                    self.err(
+                        &p,
+                        format!(
+                            "input `{k}` of `{}` expects {}, found {}",
+                            spec.name,
+                            input.input_type.describe(),
+                            shown(v)
+                        ),
+                    );
+                }
+                Some(_) => {}
+            }
+        }
+        for input in spec.inputs.iter().filter(|i| i.required && !inputs.contains_key(&i.key)) {
+            self.err(
+                &join_key(ipath, &input.key),
+                format!("missing required input `{}` of action `{}`", input.key, spec.name),
+            );
         }
     }
 
@@ -917,36 +1108,7 @@ impl Checker<'_> {
                     Some(v) => self.object(v, &ipath)?.clone(),
                 };
                 if let Some(spec) = spec {
-                    for (k, v) in &inputs {
-                        let p = join_key(&ipath, k);
-                        match spec.input(k) {
-                            None => {
-                                let known = list_names(spec.inputs.iter().map(|i| i.key.as_str()));
-                                self.err_key(
-                                    &p,
-                                    format!("unknown input `{k}` for action `{}` (known: {known})", spec.name),
-                                );
-                            }
-                            Some(input) if !is_dynamic(v) && !input.input_type.accepts(v) => {
-                                self.err(
-                                    &p,
-                                    format!(
-                                        "input `{k}` of `{}` expects {}, found {}",
-                                        spec.name,
-                                        input.input_type.describe(),
-                                        shown(v)
-                                    ),
-                                );
-                            }
-                            Some(_) => {}
-                        }
-                    }
-                    for input in spec.inputs.iter().filter(|i| i.required && !inputs.contains_key(&i.key)) {
-                        self.err(
-                            &join_key(&ipath, &input.key),
-                            format!("missing required input `{}` of action `{}`", input.key, spec.name),
-                        );
-                    }
+                    self.action_inputs(spec, &inputs, &ipath);
                 }
                 self.expr(scope, &Value::Object(inputs.clone()), &ipath, chain, SiteKind::Step);
                 Some(StepKind::Action { action: name?, inputs })
@@ -1212,6 +1374,16 @@ impl Checker<'_> {
             && !GLOBAL_FUNCTIONS.contains(&root)
         {
             return Some(format!("a schedule can only use `config`, `instance` and `customer`, not `{root}`"));
+        }
+        if let SiteKind::Poll(own) = site.kind {
+            if root == own {
+                return None;
+            }
+            if !matches!(root, "config" | "instance" | "customer") && !GLOBAL_FUNCTIONS.contains(&root) {
+                return Some(format!(
+                    "this poll trigger expression can only use `config`, `instance`, `customer` and `{own}`, not `{root}`"
+                ));
+            }
         }
         let in_via = |via: Via| site.chain.iter().any(|f| f.via == via);
         match root {

@@ -848,7 +848,7 @@ fn bad_triggers() {
         name: T
         flows:
           - key: a
-            trigger: {poll: {}}
+            trigger: {cron: {}}
             steps: []
           - key: b
             trigger:
@@ -867,7 +867,7 @@ fn bad_triggers() {
             steps: []
         "#,
         r#"
-        flows[0].trigger.poll (5:15): unknown trigger `poll` (expected exactly one of webhook, manual, schedule)
+        flows[0].trigger.cron (5:15): unknown trigger `cron` (expected exactly one of webhook, manual, schedule, poll)
         flows[1].trigger.webhook.mode (9:23): invalid webhook mode "later": expected sync or async
         flows[2].trigger.schedule.cron (13:24): invalid cron expression "61 * * * *": minute field `61`: 61 is out of range 0-59
         flows[2].trigger.schedule.timezone (13:48): unknown time zone `Mars/Olympus` (use an IANA name such as Europe/Berlin, or UTC)
@@ -1011,6 +1011,174 @@ fn hyphenated_step_keys_need_subscripts() {
         "#,
         r#"
         flows[0].trigger.manual.x (5:24): unknown field `x` (no fields are allowed here)
+        "#,
+    );
+}
+
+#[test]
+fn poll_triggers() {
+    let def = load(
+        r#"
+        key: t
+        name: T
+        config:
+          - page: P
+            vars:
+              - {key: endpoint, type: string}
+        flows:
+          - key: f
+            trigger:
+              poll:
+                schedule: {cron: "*/5 * * * *", timezone: Europe/Berlin}
+                action: http.request
+                inputs: {url: "{{ config.endpoint }}/records", query: {since: "{{ cursor }}"}}
+                items: "{{ output.body.records }}"
+                id: "{{ item.id }}"
+                cursor: "{{ item.updated_at }}"
+                batch: true
+            steps:
+              - key: a
+                transform: "{{ trigger.body }}"
+        "#,
+    );
+    let Trigger::Poll(p) = &def.flow("f").unwrap().trigger else { panic!("a poll trigger") };
+    assert_eq!((p.cron.as_str(), p.timezone.as_deref()), ("*/5 * * * *", Some("Europe/Berlin")));
+    assert_eq!(p.action, "http.request");
+    assert_eq!(p.inputs["query"], json!({"since": "{{ cursor }}"}));
+    assert_eq!(p.items, json!("{{ output.body.records }}"));
+    assert_eq!(
+        (p.id.clone(), p.cursor.clone(), p.batch),
+        (Some(json!("{{ item.id }}")), Some(json!("{{ item.updated_at }}")), true)
+    );
+    // Each expression sees its own name only; the cron is checked as for schedules.
+    check(
+        r#"
+        key: t
+        name: T
+        flows:
+          - key: f
+            trigger:
+              poll:
+                schedule: {cron: "61 * * * *", timezone: Mars/Base}
+                action: http.request
+                inputs: {url: "{{ item.url }}", query: {since: "{{ cursor }}"}, verb: GET}
+                items: "{{ cursor }}"
+                id: "{{ output.id }}"
+                cursor: "{{ item.updated_at }}"
+            steps: []
+        "#,
+        r#"
+        flows[0].trigger.poll.schedule.cron (7:26): invalid cron expression "61 * * * *": minute field `61`: 61 is out of range 0-59
+        flows[0].trigger.poll.schedule.timezone (7:50): unknown time zone `Mars/Base` (use an IANA name such as Europe/Berlin, or UTC)
+        flows[0].trigger.poll.inputs.url (9:23): this poll trigger expression can only use `config`, `instance`, `customer` and `cursor`, not `item`
+        flows[0].trigger.poll.inputs.verb (9:73): unknown input `verb` for action `http.request` (known: method, url, headers, query, json, body, timeout, connection, fail_on_status, follow_redirects, retry)
+        flows[0].trigger.poll.items (10:16): this poll trigger expression can only use `config`, `instance`, `customer` and `output`, not `cursor`
+        flows[0].trigger.poll.id (11:13): this poll trigger expression can only use `config`, `instance`, `customer` and `item`, not `output`
+        "#,
+    );
+    check(
+        r#"
+        key: t
+        name: T
+        flows:
+          - key: f
+            trigger:
+              poll:
+                schedule: {cron: "* * * * *"}
+                action: nope.nothing
+                items: [1, 2]
+                batch: "yes"
+                every: 5
+            steps: []
+        "#,
+        r#"
+        flows[0].trigger.poll (7:9): a poll trigger needs `id` or `cursor` (or both) to tell new records from ones already emitted
+        flows[0].trigger.poll.action (8:17): unknown action `nope.nothing` (known: http.request, log.write)
+        flows[0].trigger.poll.items (9:16): `items` must be a single `{{ … }}` expression over `output` giving a list, found a list
+        flows[0].trigger.poll.batch (10:16): expected true or false, found "yes"
+        flows[0].trigger.poll.every (11:9): unknown field `every` (allowed: schedule, action, inputs, items, id, cursor, batch)
+        "#,
+    );
+}
+
+// ---- queue modes and execution-level retry ----------------------------------------------------
+
+#[test]
+fn flow_queue_modes_and_execution_retry_parse() {
+    use weft_model::{QueueDef, QueueMode};
+    let def = load(
+        r#"
+        key: t
+        name: T
+        flows:
+          - key: ordered
+            trigger: {webhook: {mode: sync}}
+            queue: {mode: fifo}
+            retry: {attempts: 3, backoff: 2s, factor: 3, max_backoff: 10s}
+            steps: [{key: a, transform: 1}]
+          - key: gentle
+            trigger: {manual: {}}
+            queue: {mode: throttled, max_concurrency: 2}
+            steps: [{key: a, transform: 1}]
+          - key: capped
+            trigger: {manual: {}}
+            queue: {max_concurrency: 5}
+            steps: [{key: a, transform: 1}]
+          - key: free
+            trigger: {manual: {}}
+            steps: [{key: a, transform: 1}]
+        "#,
+    );
+    let f = &def.flows;
+    assert_eq!(f[0].queue, QueueDef { mode: QueueMode::Fifo, max_concurrency: None });
+    assert_eq!(f[1].queue, QueueDef { mode: QueueMode::Throttled, max_concurrency: Some(2) });
+    assert_eq!(f[2].queue, QueueDef { mode: QueueMode::Parallel, max_concurrency: Some(5) });
+    assert_eq!(f[3].queue, QueueDef::default());
+    assert!(f[0].queue.is_limited() && f[1].queue.is_limited() && f[2].queue.is_limited());
+    assert!(!f[3].queue.is_limited());
+    let retry = f[0].retry.clone().unwrap();
+    assert_eq!(retry.attempts, 3);
+    let secs: Vec<u64> = (1..=3).map(|n| retry.delay_after(n).as_secs()).collect();
+    assert_eq!(secs, vec![2, 6, 10], "exponential, capped at max_backoff");
+    assert_eq!(f[3].retry, None);
+}
+
+#[test]
+fn bad_flow_queues_and_retries() {
+    check(
+        r#"
+        key: t
+        name: T
+        flows:
+          - key: a
+            trigger: {manual: {}}
+            queue: {mode: throttled}
+            steps: [{key: s, transform: 1}]
+          - key: b
+            trigger: {manual: {}}
+            queue: {mode: fifo, max_concurrency: 2}
+            steps: [{key: s, transform: 1}]
+          - key: c
+            trigger: {manual: {}}
+            queue: {mode: lifo, max_concurrency: 0, size: 3}
+            steps: [{key: s, transform: 1}]
+          - key: d
+            trigger: {manual: {}}
+            retry: {attempts: 0, backoff: 500ms, on: [timeout]}
+            steps: [{key: s, transform: 1}]
+          - key: e
+            trigger: {manual: {}}
+            retry: {attempts: 2, backoff: 1500ms}
+            steps: [{key: s, transform: 1}]
+        "#,
+        r#"
+        flows[0].queue (6:12): a `throttled` queue needs `max_concurrency` (how many may run at once per instance)
+        flows[1].queue.max_concurrency (10:42): a `fifo` queue runs one execution at a time per instance: remove `max_concurrency`
+        flows[2].queue.mode (14:19): unknown queue mode "lifo" (known: parallel, fifo, throttled)
+        flows[2].queue.size (14:45): unknown field `size` (allowed: mode, max_concurrency)
+        flows[3].retry.attempts (18:23): `attempts` must be a whole number of at least 1 (the first try counts), found 0
+        flows[3].retry.on (18:46): an execution-level `retry` retries any failure; `on` is only for a step's `retry`
+        flows[4].retry.backoff (22:35): an execution-level `backoff` is whole seconds, at least 1s (the queue is second-granular)
         "#,
     );
 }

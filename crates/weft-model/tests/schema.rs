@@ -392,7 +392,7 @@ fn the_schema_speaks_the_models_vocabulary() {
         .collect();
     assert_eq!(step_kinds, ["action", "transform", "branch", "for_each", "call_flow", "respond", "stop", "fail"]);
     let triggers: Vec<&String> = defs(&schema, "trigger")["properties"].as_object().unwrap().keys().collect();
-    assert_eq!(triggers, ["webhook", "manual", "schedule"]);
+    assert_eq!(triggers, ["webhook", "manual", "schedule", "poll"]);
 }
 
 #[test]

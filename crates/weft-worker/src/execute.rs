@@ -152,6 +152,12 @@ impl Worker {
         &self.inner.cache
     }
 
+    /// The components this runner runs actions with (the scheduler's poll triggers use it too,
+    /// so the same egress policy applies).
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.inner.registry
+    }
+
     /// Drives an execution that was created already claimed by this node (`claimed_by` =
     /// node id). The receiver yields the sync webhook answer as soon as it is known. `instance`
     /// is the execution's instance when the caller has just read it (saves a read on the hot
@@ -419,6 +425,21 @@ impl Worker {
         let result = result.map(|r| shared.redactor.redact_value(&r));
         let error = error.map(|e| shared.redactor.redact_value(&serde_json::to_value(e).expect("step error json")));
         let (steps, logs, response) = shared.take_buffers();
+        if exe_status == ExecutionStatus::Failed {
+            let retry = loaded.def.flows.iter().find(|f| f.key == exe.flow_key).and_then(|f| f.retry.as_ref());
+            if let Some(retry) = retry.filter(|r| exe.attempts < i64::from(r.attempts)) {
+                // Execution-level retry: back to the queue, resuming from the last checkpoint
+                // (the stored state, not the failed run's) like after a crash.
+                let tries = u32::try_from(exe.attempts).unwrap_or(u32::MAX);
+                let run_at = now_ms() + retry.delay_after(tries).as_millis() as i64;
+                let checkpoint = db.get_execution(&exe.org_id, &exe.id).await?.and_then(|e| e.state);
+                let owner = &self.inner.cfg.node_id;
+                return match db.requeue_execution(&exe.id, owner, run_at, checkpoint.as_ref(), &steps, &logs).await {
+                    Ok(()) | Err(DbError::LeaseLost(_)) => Ok(()),
+                    Err(e) => Err(e),
+                };
+            }
+        }
         let state = shared.stored_state(&state);
         let fin = Finish {
             id: &exe.id,

@@ -12,6 +12,14 @@
 //! The executions are queued, not driven here: `worker.notify()` wakes this process's claim loop
 //! (when it runs the runner role too); other runners find them on their next claim.
 //!
+//! Poll triggers are schedules too: when one is due the scheduler runs its component action
+//! (through the worker's registry, so the egress policy applies), picks the records it has not
+//! emitted before with [`select_new`] (a pure function over the action's output and the stored
+//! poll state) and fires the schedule with [`Db::fire_poll`], which stores the executions and
+//! the new cursor in the same transaction as the compare-and-set: a crash or a racing scheduler
+//! can neither lose a record nor start one twice. A failed poll starts nothing and keeps the
+//! cursor; the schedule moves on and the next fire time polls again.
+//!
 //! The scheduler also prunes finished executions past their retention ([`Db::prune`]), every
 //! [`PruneConfig::every`], in a task of its own so a long pass never delays a fire time: batches
 //! of [`PruneConfig::batch`] executions, each one short transaction, until a batch comes back
@@ -22,9 +30,12 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use serde_json::json;
+use serde_json::{Value, json};
 use tokio::time::MissedTickBehavior;
-use weft_db::{Db, DbError, NewExecution, PruneReport, Schedule};
+use weft_components::ActionContext;
+use weft_db::{CustomerRef, Db, DbError, NewExecution, PruneReport, Schedule};
+use weft_model::expr::eval_value;
+use weft_model::{POLL_SEEN_IDS, PollTrigger, Trigger};
 
 use crate::Worker;
 use crate::schedule::{CronSchedule, Millis, rfc3339};
@@ -166,6 +177,20 @@ impl Scheduler {
             }
         };
         let (firing, tz) = firing;
+        let poll = match self.worker.flow_cache().load(&self.db, &s.org_id, &s.integration_id, s.version).await {
+            Ok(loaded) => match loaded.def.flow(&s.flow_key).map(|f| &f.trigger) {
+                Some(Trigger::Poll(p)) => Some(p.clone()),
+                _ => None,
+            },
+            Err(e) => {
+                tracing::warn!(schedule = %s.id, instance = %s.instance_id, flow = %s.flow_key, error = %e,
+                    "scheduler: cannot load the flow's definition; retrying next tick");
+                return Ok(None);
+            }
+        };
+        if let Some(p) = poll {
+            return self.poll(s, &p, firing.next_fire_at, now).await.map(Some);
+        }
         let new = NewExecution {
             org_id: s.org_id.clone(),
             instance_id: s.instance_id.clone(),
@@ -190,6 +215,171 @@ impl Scheduler {
                 scheduled_at = firing.scheduled_at, missed = firing.scheduled_at != s.next_fire_at, "scheduler: fired");
         }
         Ok(Some(exe.is_some()))
+    }
+}
+
+/// How long a poll trigger's action may take: the scheduler fires schedules one after another.
+const POLL_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A failed poll: logged, and the next fire time polls again from the same cursor.
+#[derive(Debug, thiserror::Error)]
+enum PollError {
+    #[error("the action failed: {0}")]
+    Action(String),
+    #[error("{0}")]
+    Records(String),
+}
+
+impl Scheduler {
+    /// Runs a due poll trigger and fires its schedule with the new records; `Ok(true)`: this
+    /// scheduler fired it (a failed poll too, which only moves the schedule on).
+    async fn poll(&self, s: &Schedule, p: &PollTrigger, next_fire_at: Millis, now: Millis) -> Result<bool, DbError> {
+        let state = self.db.poll_state(&s.instance_id, &s.flow_key).await?.unwrap_or(Value::Null);
+        let (new_state, records) = match self.run_poll(s, p, &state).await? {
+            Ok(selected) => selected,
+            Err(e) => {
+                tracing::warn!(schedule = %s.id, instance = %s.instance_id, flow = %s.flow_key, error = %e,
+                    "scheduler: poll failed; the cursor stays, the next fire time polls again");
+                let fired = self.db.fire_poll(&s.id, s.next_fire_at, next_fire_at, None, &[], now).await?;
+                return Ok(fired.is_some());
+            }
+        };
+        let bodies = match (p.batch, records.is_empty()) {
+            (true, false) => vec![Value::Array(records)],
+            (true, true) => Vec::new(),
+            (false, _) => records,
+        };
+        let news: Vec<NewExecution> = bodies
+            .into_iter()
+            .map(|body| NewExecution {
+                org_id: s.org_id.clone(),
+                instance_id: s.instance_id.clone(),
+                customer_id: s.customer_id.clone(),
+                integration_id: s.integration_id.clone(),
+                version: s.version,
+                flow_key: s.flow_key.clone(),
+                trigger: json!({"body": body, "headers": {}, "query": {}, "method": "POLL"}),
+                replay_of: None,
+                claimed_by: None,
+                lease_ms: 0,
+                idempotency_key: None,
+            })
+            .collect();
+        let fired = self.db.fire_poll(&s.id, s.next_fire_at, next_fire_at, Some(&new_state), &news, now).await?;
+        if let Some(exes) = &fired {
+            tracing::info!(schedule = %s.id, instance = %s.instance_id, flow = %s.flow_key, executions = exes.len(),
+                "scheduler: polled");
+        }
+        Ok(fired.is_some())
+    }
+
+    /// Runs the poll action and selects the new records: `Ok(Err(_))` is a failed poll.
+    async fn run_poll(
+        &self,
+        s: &Schedule,
+        p: &PollTrigger,
+        state: &Value,
+    ) -> Result<Result<(Value, Vec<Value>), PollError>, DbError> {
+        let Some(instance) = self.db.get_instance(&s.org_id, &s.instance_id).await? else {
+            return Ok(Err(PollError::Records(format!("instance {} was deleted", s.instance_id))));
+        };
+        let customer = self.db.get_customer(&s.org_id, &CustomerRef::Id(s.customer_id.clone())).await?;
+        let mut ctx = json!({
+            "config": instance.config,
+            "instance": {"id": instance.id, "name": instance.name, "version": instance.version},
+            "customer": customer
+                .map(|c| json!({"id": c.id, "external_id": c.external_id, "name": c.name, "labels": c.labels}))
+                .unwrap_or(Value::Null),
+            "cursor": state.get("cursor").cloned().unwrap_or(Value::Null),
+        });
+        let input = match eval_value(&Value::Object(p.inputs.clone()), &ctx) {
+            Ok(v) => v,
+            Err(e) => return Ok(Err(PollError::Records(format!("inputs: {e}")))),
+        };
+        let mut cx = ActionContext::new(format!("poll-{}", s.id), "trigger");
+        cx.idempotency_key = format!("poll:{}:{}", s.id, s.next_fire_at);
+        cx.timeout = Some(POLL_TIMEOUT);
+        let output = match tokio::time::timeout(POLL_TIMEOUT, self.worker.registry().run(&p.action, input, &cx)).await {
+            Ok(Ok(out)) => out,
+            Ok(Err(e)) => return Ok(Err(PollError::Action(e.message))),
+            Err(_) => return Ok(Err(PollError::Action(format!("no answer within {POLL_TIMEOUT:?}")))),
+        };
+        if let Value::Object(m) = &mut ctx {
+            m.remove("cursor");
+        }
+        Ok(select_new(p, &ctx, state, output).map_err(PollError::Records))
+    }
+}
+
+/// Picks the records of a poll's `output` that were not emitted before, in order, and the poll
+/// state to store with them. `ctx` holds `config`, `instance` and `customer`; `state` is the
+/// stored state (null at first): `{"cursor": …, "seen": [ids …]}`. Pure, so every rule is
+/// testable without a scheduler: a record is new when its `id` is not among the remembered
+/// ones (the last [`POLL_SEEN_IDS`]), or, without `id`, when its cursor is greater than the
+/// stored cursor; the new cursor is the last new record's. Any expression error fails the poll.
+fn select_new(p: &PollTrigger, ctx: &Value, state: &Value, output: Value) -> Result<(Value, Vec<Value>), String> {
+    let with = |name: &str, v: &Value| {
+        let mut c = ctx.clone();
+        if let Value::Object(m) = &mut c {
+            m.insert(name.to_string(), v.clone());
+        }
+        c
+    };
+    let items = match eval_value(&p.items, &with("output", &output)) {
+        Ok(Value::Array(items)) => items,
+        Ok(other) => return Err(format!("`items` gave {}, not a list", kind_of(&other))),
+        Err(e) => return Err(format!("items: {e}")),
+    };
+    let mut cursor = state.get("cursor").cloned().unwrap_or(Value::Null);
+    let mut seen: Vec<Value> = state.get("seen").and_then(Value::as_array).cloned().unwrap_or_default();
+    let mut records = Vec::new();
+    for (i, item) in items.into_iter().enumerate() {
+        let ictx = with("item", &item);
+        let eval = |field: &Option<Value>, name: &str| -> Result<Option<Value>, String> {
+            field.as_ref().map(|e| eval_value(e, &ictx).map_err(|e| format!("{name} of record {i}: {e}"))).transpose()
+        };
+        let (id, cur) = (eval(&p.id, "id")?, eval(&p.cursor, "cursor")?);
+        let new = match (&id, &cur) {
+            (Some(id), _) => !seen.contains(id),
+            (None, Some(c)) => is_after(c, &cursor),
+            (None, None) => true,
+        };
+        if !new {
+            continue;
+        }
+        if let Some(id) = id {
+            seen.push(id);
+        }
+        if let Some(c) = cur {
+            cursor = c;
+        }
+        records.push(item);
+    }
+    let drop = seen.len().saturating_sub(POLL_SEEN_IDS);
+    seen.drain(..drop);
+    Ok((json!({"cursor": cursor, "seen": seen}), records))
+}
+
+/// Whether cursor value `v` comes after the stored cursor: numbers as numbers, strings as text;
+/// anything is after null. Values that cannot be compared count as new (a feed that changes
+/// its cursor's type would otherwise stop for good).
+fn is_after(v: &Value, stored: &Value) -> bool {
+    match (v, stored) {
+        (_, Value::Null) => true,
+        (Value::Number(a), Value::Number(b)) => a.as_f64().zip(b.as_f64()).is_none_or(|(a, b)| a > b),
+        (Value::String(a), Value::String(b)) => a > b,
+        _ => true,
+    }
+}
+
+fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a mapping",
     }
 }
 

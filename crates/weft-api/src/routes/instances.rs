@@ -110,7 +110,12 @@ fn instance_schedules(
     });
     let (mut out, mut problems) = (Vec::new(), Vec::new());
     for flow in &def.flows {
-        let Trigger::Schedule { cron, timezone } = &flow.trigger else { continue };
+        // A poll trigger is a schedule too: the scheduler runs its action when it is due.
+        let (cron, timezone) = match &flow.trigger {
+            Trigger::Schedule { cron, timezone } => (cron, timezone),
+            Trigger::Poll(p) => (&p.cron, &p.timezone),
+            _ => continue,
+        };
         let planned = resolve_cron(cron, &ctx).and_then(|text| {
             let parsed = CronSchedule::parse(&text, timezone.as_deref())?;
             let next = parsed.next_after(now)?;

@@ -15,6 +15,8 @@ pub fn flow(v: &Value) -> FlowDef {
         trigger: Trigger::Manual,
         steps: steps(&v["steps"]),
         result: v.get("result").cloned(),
+        queue: Default::default(),
+        retry: None,
     }
 }
 
