@@ -4,12 +4,20 @@
 //! finish, so concurrent writes (webhooks arriving together, executions finishing together) are
 //! queued to one writer task per process that runs everything waiting in ONE transaction.
 //!
+//! On PostgreSQL several writer tasks take batches from the same queue, each on its own
+//! connection: a batch is a string of statement round trips (a finish alone is three or four),
+//! so one writer spends most of its time waiting on the network, not on the WAL flush. Two
+//! batches touch different rows (fresh executions, leased ones) except in rare cases (the same
+//! idempotency key or state key written in two batches in opposite orders): PostgreSQL then
+//! detects the deadlock, one batch fails and its jobs run again alone, as below. SQLite has one
+//! writer connection, so one writer task.
+//!
 //! Each job is re-runnable: if any job fails with an unexpected error, the batch is rolled back
 //! and every job runs again in a transaction of its own, so one bad write never takes the
 //! others down with it. Jobs whose failure is an expected answer (a lost lease: the guarded
 //! UPDATE matched nothing and wrote nothing) report it without spoiling the batch.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use futures::future::BoxFuture;
 use sqlx::{AnyConnection, AnyPool, Connection};
@@ -28,6 +36,9 @@ const MAX_BATCH: usize = 256;
 #[derive(Clone)]
 pub(crate) struct GroupWriter {
     tx: mpsc::UnboundedSender<Pending>,
+    /// Ids of finished executions to announce on `weft_finished` (PostgreSQL), gathered so that
+    /// one `pg_notify` in the next group transaction announces them all (see `notify`).
+    pub(crate) finished: Arc<Mutex<Vec<String>>>,
 }
 
 /// How a group transaction starts: SQLite takes its write lock up front (`BEGIN IMMEDIATE`).
@@ -47,11 +58,24 @@ impl Begin {
 }
 
 impl GroupWriter {
-    /// Starts the writer task on the current tokio runtime. It ends when every handle is gone.
-    pub(crate) fn start(pool: AnyPool, begin: Begin) -> GroupWriter {
+    /// Starts `writers` writer tasks on the current tokio runtime, sharing one queue (each needs
+    /// a connection of `pool`). They end when every handle is gone.
+    pub(crate) fn start(pool: AnyPool, begin: Begin, writers: usize) -> GroupWriter {
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(pool, begin, rx));
-        GroupWriter { tx }
+        let rx = Arc::new(tokio::sync::Mutex::new(rx));
+        for _ in 0..writers.max(1) {
+            tokio::spawn(run(pool.clone(), begin, rx.clone()));
+        }
+        GroupWriter { tx, finished: Arc::default() }
+    }
+
+    /// Queues `job` for the next group transaction without waiting for it (its outcome is only
+    /// logged): for best-effort writes nobody waits on.
+    pub(crate) fn send(&self, job: Job) {
+        let (done, _) = oneshot::channel();
+        if self.tx.send((job, done)).is_err() {
+            tracing::debug!("the database writer has stopped; a best-effort write is dropped");
+        }
     }
 
     /// Runs `job` in the next group transaction; returns once that transaction committed.
@@ -70,15 +94,21 @@ fn expected(e: &DbError) -> bool {
     matches!(e, DbError::LeaseLost(_) | DbError::NotFound(_) | DbError::Invalid(_))
 }
 
-async fn run(pool: AnyPool, begin: Begin, mut rx: mpsc::UnboundedReceiver<Pending>) {
-    while let Some(first) = rx.recv().await {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(p) => batch.push(p),
-                Err(_) => break,
+async fn run(pool: AnyPool, begin: Begin, rx: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Pending>>>) {
+    loop {
+        // Hold the queue only while taking a batch: the other writers take the next ones.
+        let batch = {
+            let mut rx = rx.lock().await;
+            let Some(first) = rx.recv().await else { return };
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(p) => batch.push(p),
+                    Err(_) => break,
+                }
             }
-        }
+            batch
+        };
         let results = match run_batch(&pool, begin, &batch).await {
             Ok(results) => results,
             // Something unexpected: isolate every job in its own transaction.
@@ -91,7 +121,10 @@ async fn run(pool: AnyPool, begin: Begin, mut rx: mpsc::UnboundedReceiver<Pendin
             }
         };
         for ((_, done), result) in batch.into_iter().zip(results) {
-            let _ = done.send(result);
+            if let Err(Err(e)) = done.send(result) {
+                // Nobody waits for this one (see `send`): say what went wrong.
+                tracing::warn!(error = %e, "a best-effort group write failed");
+            }
         }
     }
 }

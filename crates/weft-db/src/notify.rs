@@ -1,7 +1,11 @@
 //! Wake-ups across processes through PostgreSQL `LISTEN/NOTIFY`, so idle nodes need not poll
 //! the database hard: an api node that enqueued work says so on `weft_queued`, a runner that
-//! finished an execution says so on `weft_finished` (payload: the execution id), and a
+//! finished executions says so on `weft_finished` (payload: their ids, comma-separated), and a
 //! [`Listener`] (one dedicated connection per process) hears both.
+//!
+//! Finished ids are not announced one statement each: they are gathered and announced by one
+//! `pg_notify` inside the next group transaction (see `group`), which under load runs anyway.
+//! PostgreSQL delivers it at that commit, after the finishes it announces were committed.
 //!
 //! Notifications are hints, never the source of truth: they are not delivered while a
 //! listener's connection is down, and PostgreSQL delivers them to every database session
@@ -10,7 +14,8 @@
 //! notifications may have been missed. On SQLite everything here is a no-op (one process owns
 //! the file, so in-process wake-ups are enough) and [`Db::listen`] gives `None`.
 
-use std::sync::Arc;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sqlx::Executor;
@@ -24,6 +29,9 @@ const QUEUED: &str = "weft_queued";
 const FINISHED: &str = "weft_finished";
 /// Longest wait between two reconnection attempts of a listener.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// Longest payload of one `weft_finished` notification: PostgreSQL refuses payloads of 8000
+/// bytes or more.
+const MAX_PAYLOAD: usize = 7900;
 
 /// What a [`Listener`] heard.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,6 +50,8 @@ pub struct Listener {
     url: Arc<str>,
     /// `None` while disconnected: the next [`Listener::recv`] reconnects (with backoff).
     conn: Option<PgListener>,
+    /// Ids of a `weft_finished` payload not yet handed out (one payload announces many).
+    pending: VecDeque<String>,
 }
 
 impl std::fmt::Debug for Listener {
@@ -62,6 +72,9 @@ impl Listener {
     /// [`Notification::Lagged`]. Cancel-safe only between notifications: keep one task
     /// calling it in a loop rather than racing it in a `select!`.
     pub async fn recv(&mut self) -> Notification {
+        if let Some(id) = self.pending.pop_front() {
+            return Notification::Finished(id);
+        }
         let mut backoff = Duration::from_millis(100);
         loop {
             let Some(conn) = self.conn.as_mut() else {
@@ -81,7 +94,13 @@ impl Listener {
             match conn.try_recv().await {
                 Ok(Some(n)) => match n.channel() {
                     QUEUED => return Notification::Queued,
-                    FINISHED => return Notification::Finished(n.payload().to_string()),
+                    FINISHED => {
+                        self.pending.extend(n.payload().split(',').filter(|id| !id.is_empty()).map(str::to_string));
+                        match self.pending.pop_front() {
+                            Some(id) => return Notification::Finished(id),
+                            None => continue,
+                        }
+                    }
                     _ => continue,
                 },
                 // The connection dropped and sqlx reconnected (re-subscribing): some
@@ -105,7 +124,7 @@ impl Db {
             return Ok(None);
         };
         let conn = Listener::connect(url).await?;
-        Ok(Some(Listener { url: url.clone(), conn: Some(conn) }))
+        Ok(Some(Listener { url: url.clone(), conn: Some(conn), pending: VecDeque::new() }))
     }
 
     /// Wakes the runners of every node: work was queued (call it after the commit, so a woken
@@ -114,19 +133,82 @@ impl Db {
         self.notify(QUEUED, "").await
     }
 
-    /// Tells api nodes waiting for `execution_id` that it ended (after the commit of its end).
-    /// No-op on SQLite.
+    /// Tells api nodes waiting for `execution_id` that it ended (call it after the commit of its
+    /// end). Returns at once: the id joins the others waiting to be announced, and the next
+    /// group transaction announces them all with one statement (best effort, like every
+    /// notification: a failure is logged). No-op on SQLite.
     pub async fn notify_finished(&self, execution_id: &str) -> Result<(), DbError> {
-        self.notify(FINISHED, execution_id).await
+        if self.backend != Backend::Postgres {
+            return Ok(());
+        }
+        let first = {
+            let mut ids = self.group.finished.lock().expect("finished ids lock");
+            ids.push(execution_id.to_string());
+            ids.len() == 1
+        };
+        // The first id of a round queues the job that will take all of them; later ones ride
+        // along until that job runs.
+        if first {
+            let gathered = self.group.finished.clone();
+            let taken: Arc<Mutex<Option<Vec<String>>>> = Arc::default();
+            self.group.send(Arc::new(move |conn| {
+                // Taken once, so that a re-run (after a failed batch) announces the same ids.
+                let ids = taken
+                    .lock()
+                    .expect("taken ids lock")
+                    .get_or_insert_with(|| std::mem::take(&mut *gathered.lock().expect("finished ids lock")))
+                    .clone();
+                Box::pin(async move {
+                    for payload in payloads(&ids) {
+                        sqlx::query(NOTIFY).bind(FINISHED).bind(payload).execute(&mut *conn).await?;
+                    }
+                    Ok(())
+                })
+            }));
+        }
+        Ok(())
     }
 
     async fn notify(&self, channel: &str, payload: &str) -> Result<(), DbError> {
         if self.backend != Backend::Postgres {
             return Ok(());
         }
-        // `pg_notify` returns `void`, a type the Any driver cannot decode: select a constant.
-        let query = sqlx::query("SELECT 1 AS sent FROM (SELECT pg_notify($1, $2)) AS n").bind(channel).bind(payload);
+        let query = sqlx::query(NOTIFY).bind(channel).bind(payload);
         self.write.execute(query).await?;
         Ok(())
+    }
+}
+
+/// `pg_notify` returns `void`, a type the Any driver cannot decode: select a constant.
+const NOTIFY: &str = "SELECT 1 AS sent FROM (SELECT pg_notify($1, $2)) AS n";
+
+/// `ids` comma-joined into as few payloads as fit PostgreSQL's limit.
+fn payloads(ids: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for id in ids {
+        match out.last_mut() {
+            Some(p) if p.len() + 1 + id.len() <= MAX_PAYLOAD => {
+                p.push(',');
+                p.push_str(id);
+            }
+            _ => out.push(id.clone()),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payloads_stay_under_the_limit_and_keep_every_id() {
+        let ids: Vec<String> = (0..1000).map(|i| format!("exe_{i:030}")).collect();
+        let p = payloads(&ids);
+        assert!(p.len() > 1);
+        assert!(p.iter().all(|p| p.len() <= MAX_PAYLOAD));
+        let back: Vec<String> = p.iter().flat_map(|p| p.split(',')).map(str::to_string).collect();
+        assert_eq!(back, ids);
+        assert!(payloads(&[]).is_empty());
     }
 }
