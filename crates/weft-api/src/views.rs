@@ -118,6 +118,8 @@ pub struct InstanceView {
     pub retention_days: Option<i64>,
     /// False: finished executions keep no trigger body, result or step inputs/outputs.
     pub store_payloads: bool,
+    /// At most this many of its executions run at once; null: unlimited.
+    pub max_concurrency: Option<i64>,
     pub created_at: String,
     pub updated_at: String,
 }

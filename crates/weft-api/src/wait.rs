@@ -38,12 +38,14 @@ pub(crate) enum Launched {
     Queued,
 }
 
-/// Runs `exe` here (it was created claimed by this node) or tells the runners it is queued,
-/// following [`crate::ApiConfig::run_locally`].
+/// Runs `exe` here (it was created claimed by this node) or tells the runners it is queued.
 pub(crate) async fn launch(s: &AppState, exe: &Execution, instance: Option<Instance>) -> Launched {
-    if s.cfg.run_locally {
+    // Created claimed by this node (the fast path): run it here. Otherwise it waits in the
+    // queue — an api-only node, or a flow whose queue mode or limits only the claim enforces.
+    if exe.lease_owner.as_deref() == Some(s.worker.config().node_id.as_str()) {
         return Launched::Here(s.worker.dispatch(exe.clone(), instance));
     }
+    s.worker.notify();
     // Best effort: runners poll too, so a failed notification only delays the start.
     if let Err(e) = s.db.notify_queued().await {
         tracing::warn!(execution = %exe.id, error = %e, "cannot wake the runners");

@@ -17,7 +17,9 @@ use crate::{
 macro_rules! instance_cols {
     () => {
         "i.id, i.org_id, i.customer_id, i.integration_id, i.version, i.name, i.config, \
-         i.enabled, i.retention_days, i.store_payloads, i.created_at, i.updated_at, w.flow_key AS w_flow, w.token AS w_token"
+         i.enabled, i.retention_days, i.store_payloads, i.max_concurrency, \
+         (SELECT c.max_concurrency FROM customers c WHERE c.id = i.customer_id) AS customer_max_concurrency, \
+         i.created_at, i.updated_at, w.flow_key AS w_flow, w.token AS w_token"
     };
 }
 
@@ -39,6 +41,8 @@ fn instances_from_rows(rows: &[AnyRow]) -> Result<Vec<Instance>, DbError> {
                 webhooks: Vec::new(),
                 retention_days: row.try_get("retention_days")?,
                 store_payloads: get_bool(row, "store_payloads")?,
+                max_concurrency: row.try_get("max_concurrency")?,
+                customer_max_concurrency: row.try_get("customer_max_concurrency")?,
                 created_at: row.try_get("created_at")?,
                 updated_at: row.try_get("updated_at")?,
             });
@@ -141,6 +145,8 @@ impl Db {
             webhooks,
             retention_days: None,
             store_payloads: true,
+            max_concurrency: None,
+            customer_max_concurrency: None,
             created_at: now,
             updated_at: now,
         })

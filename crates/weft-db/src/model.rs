@@ -168,6 +168,11 @@ pub struct Instance {
     pub retention_days: Option<i64>,
     /// False: finished executions keep no trigger body, result or step inputs/outputs.
     pub store_payloads: bool,
+    /// At most this many of the instance's executions run at once; `None`: unlimited.
+    pub max_concurrency: Option<i64>,
+    /// The customer's limit across all its instances (read along, so the webhook path knows
+    /// without another query whether an execution must wait in the queue).
+    pub customer_max_concurrency: Option<i64>,
     pub created_at: Millis,
     pub updated_at: Millis,
 }

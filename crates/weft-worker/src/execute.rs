@@ -225,7 +225,12 @@ impl Worker {
                                 Err(_) => self.inner.slots.clone().acquire_owned().await.expect("slots never close"),
                             };
                             let worker = self.clone();
-                            tokio::spawn(async move { worker.execute_in_slot(exe, None, Some(slot), None).await });
+                            tokio::spawn(async move {
+                                worker.execute_in_slot(exe, None, Some(slot), None).await;
+                                // A claimed execution ending frees a slot, and may unblock queued
+                                // work held back by a queue mode or limit: look again at once.
+                                worker.notify();
+                            });
                         }
                     }
                     Err(e) => tracing::error!(error = %e, "claiming executions failed"),

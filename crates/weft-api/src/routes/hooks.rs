@@ -66,13 +66,15 @@ pub async fn receive(
         return Err(super::instances::paused(&instance.id));
     }
     let loaded = super::instances::load_version(&s, &target.org_id, &instance.integration_id, instance.version).await?;
-    let mode = match loaded.def.flow(&target.flow_key).map(|f| &f.trigger) {
-        Some(Trigger::Webhook(w)) => w.mode,
+    let (mode, policy) = match loaded.def.flow(&target.flow_key) {
+        Some(flow @ weft_model::FlowDef { trigger: Trigger::Webhook(w), .. }) => {
+            (w.mode, super::instances::queue_policy(flow))
+        }
         _ => return Err(ApiError::new(StatusCode::NOT_FOUND, "webhook.not_found", "no webhook at this URL")),
     };
     let key = idempotency_key(&headers)?;
     let trigger = trigger(&method, &headers, query.as_deref(), &body);
-    let (exe, created) = create(&s, &instance, &target.flow_key, trigger, key, mode).await?;
+    let (exe, created) = create(&s, &instance, &target.flow_key, trigger, key, mode, policy).await?;
     let accepted = || {
         let status = if created { "queued" } else { exe.status.as_str() };
         let mut resp = (StatusCode::ACCEPTED, Json(json!({"execution_id": exe.id, "status": status}))).into_response();
@@ -130,7 +132,8 @@ fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
 /// Records the delivery durably, or finds the execution of an earlier delivery with the same
 /// idempotency key (`false`). Async deliveries are queued unclaimed, so runners claim them
 /// fairly across customers; sync ones are claimed by this node when it runs executions (the
-/// caller waits, so they skip the queue).
+/// caller waits, so they skip the queue) — unless the flow's queue mode or a concurrency limit
+/// applies, which only the claim can enforce.
 async fn create(
     s: &AppState,
     i: &weft_db::Instance,
@@ -138,8 +141,9 @@ async fn create(
     trigger: Value,
     idempotency_key: Option<String>,
     mode: WebhookMode,
+    policy: weft_db::QueuePolicy,
 ) -> ApiResult<(weft_db::Execution, bool)> {
-    let here = mode == WebhookMode::Sync && s.cfg.run_locally;
+    let here = mode == WebhookMode::Sync && s.cfg.run_locally && super::instances::may_run_here(i, policy);
     let new = weft_db::NewExecution {
         org_id: i.org_id.clone(),
         instance_id: i.id.clone(),
@@ -153,7 +157,7 @@ async fn create(
         lease_ms: s.worker.config().lease.as_millis() as i64,
         idempotency_key,
     };
-    Ok(s.db.create_execution_once(&new, super::now_ms()).await?)
+    Ok(s.db.create_execution_with(&new, policy, super::now_ms()).await?)
 }
 
 /// Tells this node's runner and (best effort: runners poll too) every other node's that work

@@ -189,6 +189,7 @@ pub(crate) async fn view(s: &AppState, i: weft_db::Instance) -> ApiResult<Instan
         enabled: i.enabled,
         retention_days: i.retention_days,
         store_payloads: i.store_payloads,
+        max_concurrency: i.max_concurrency,
         config: Value::Object(redacted),
         created_at: crate::views::ts(i.created_at),
         updated_at: crate::views::ts(i.updated_at),
@@ -417,6 +418,21 @@ pub(crate) fn paused(id: &str) -> ApiError {
 
 /// Records an execution durably: claimed by this node when it runs executions itself (so it
 /// can run at once), else queued for the fleet's runners. Start it with `wait::launch`.
+/// The queue policy a flow's executions are created with (claims enforce it).
+pub(crate) fn queue_policy(flow: &weft_model::FlowDef) -> weft_db::QueuePolicy {
+    weft_db::QueuePolicy {
+        limit: flow.queue.max_concurrency.map(i64::from),
+        fifo: flow.queue.mode == weft_model::QueueMode::Fifo,
+    }
+}
+
+/// Whether an execution may skip the queue and run on the node that accepted it: only when no
+/// limit applies to it (flow queue mode, instance limit; a customer limit is checked by the
+/// claim too, so executions of customers with one are queued as well).
+pub(crate) fn may_run_here(i: &weft_db::Instance, policy: weft_db::QueuePolicy) -> bool {
+    !policy.is_limited() && i.max_concurrency.is_none() && i.customer_max_concurrency.is_none()
+}
+
 pub(crate) async fn start(
     s: &AppState,
     i: &weft_db::Instance,
@@ -424,6 +440,8 @@ pub(crate) async fn start(
     trigger: Value,
     replay_of: Option<String>,
 ) -> ApiResult<weft_db::Execution> {
+    let loaded = load_version(s, &i.org_id, &i.integration_id, i.version).await?;
+    let policy = loaded.def.flow(flow).map(queue_policy).unwrap_or(weft_db::QueuePolicy::PARALLEL);
     let new = NewExecution {
         org_id: i.org_id.clone(),
         instance_id: i.id.clone(),
@@ -433,9 +451,9 @@ pub(crate) async fn start(
         flow_key: flow.to_string(),
         trigger,
         replay_of,
-        claimed_by: s.cfg.run_locally.then(|| s.worker.config().node_id.clone()),
+        claimed_by: (s.cfg.run_locally && may_run_here(i, policy)).then(|| s.worker.config().node_id.clone()),
         lease_ms: s.worker.config().lease.as_millis() as i64,
         idempotency_key: None,
     };
-    Ok(s.db.create_execution(&new, now_ms()).await?)
+    Ok(s.db.create_execution_with(&new, policy, now_ms()).await?.0)
 }

@@ -34,6 +34,10 @@ pub struct InstanceSettings {
     /// False: finished executions keep no trigger body, result or step inputs/outputs (status,
     /// timings, step keys, statuses, errors and logs are kept).
     store_payloads: Option<bool>,
+    /// At most this many of the instance's executions run at once (≥ 1); `null`: unlimited.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i64>)]
+    max_concurrency: Option<Option<i64>>,
 }
 
 /// Tells a field given as `null` (`Some(None)`) from one left out (`None`, by `default`).
@@ -63,7 +67,7 @@ pub async fn put_retention(
     Ok(Json(body))
 }
 
-/// Change an instance's retention override and whether it stores payloads.
+/// Change an instance's retention override, whether it stores payloads, and its concurrency limit.
 #[utoipa::path(post, path = "/instances/{id}/settings", tag = "instances", params(("id" = String, Path)),
     request_body = InstanceSettings,
     responses((status = 200, body = InstanceView), (status = 404, description = "no such instance"),
@@ -78,6 +82,21 @@ pub async fn instance_settings(
     let current = find(&s, auth.org(), &id).await?;
     let days = body.retention_days.unwrap_or(current.retention_days);
     let store = body.store_payloads.unwrap_or(current.store_payloads);
+    if let Some(limit) = body.max_concurrency {
+        // Checked (and refused with 422) before anything is written.
+        if limit.is_some_and(|l| l < 1) {
+            return Err(ApiError::invalid(
+                "request.invalid",
+                "max_concurrency: must be at least 1, or null",
+                serde_json::Value::Null,
+            ));
+        }
+    }
     s.db.set_instance_retention(auth.org(), &id, days, store).await.map_err(|e| ApiError::from_db("instance", e))?;
+    if let Some(limit) = body.max_concurrency {
+        s.db.set_instance_max_concurrency(auth.org(), &id, limit)
+            .await
+            .map_err(|e| ApiError::from_db("instance", e))?;
+    }
     Ok(Json(view(&s, find(&s, auth.org(), &id).await?).await?))
 }

@@ -1,0 +1,140 @@
+//! Queue modes and concurrency limits over HTTP: sync webhooks of a limited flow (or instance)
+//! go through the queue instead of running on the accepting node, so the limit holds — shown by
+//! the most calls a local service ever sees at once.
+
+mod common;
+
+use axum::routing::post;
+use common::*;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+const FLOWS: &str = r#"
+key: limited
+name: Limited
+config:
+  - page: Settings
+    vars:
+      - key: endpoint
+        type: string
+        required: true
+flows:
+  - key: one-at-a-time
+    queue:
+      mode: fifo
+    trigger:
+      webhook:
+        mode: sync
+    steps:
+      - key: call
+        action: http.request
+        inputs:
+          method: POST
+          url: "{{ config.endpoint }}/slow"
+          json: "{{ trigger.body }}"
+    result: "{{ trigger.body.n }}"
+  - key: free
+    trigger:
+      webhook:
+        mode: sync
+    steps:
+      - key: call
+        action: http.request
+        inputs:
+          method: POST
+          url: "{{ config.endpoint }}/slow"
+    result: done
+"#;
+
+/// A service that takes 50 ms per call and remembers the most calls it had at once.
+async fn slow_service() -> (String, Arc<AtomicUsize>) {
+    let now = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let (n, p) = (now.clone(), peak.clone());
+    let app = axum::Router::new().route(
+        "/slow",
+        post(move || {
+            let (now, peak) = (n.clone(), p.clone());
+            async move {
+                let running = now.fetch_add(1, Ordering::SeqCst) + 1;
+                peak.fetch_max(running, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                now.fetch_sub(1, Ordering::SeqCst);
+                axum::Json(json!({"ok": true}))
+            }
+        }),
+    );
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", l.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(l, app).await });
+    (url, peak)
+}
+
+async fn deploy(s: &Server, endpoint: &str) -> Value {
+    assert_eq!(s.import(FLOWS).await.0, 201);
+    assert_eq!(s.post("/api/v1/integrations/limited/versions", Value::Null).await.0, 201);
+    assert_eq!(s.post("/api/v1/customers", json!({"external_id": "acme", "name": "Acme"})).await.0, 201);
+    let (st, inst) = s
+        .post(
+            "/api/v1/instances",
+            json!({"integration": "limited", "customer": "ext:acme", "config": {"endpoint": endpoint}}),
+        )
+        .await;
+    assert_eq!(st, 201, "{inst}");
+    inst
+}
+
+/// Fires `n` concurrent sync deliveries at `hook`; returns their answers.
+async fn burst(s: &Server, hook: &str, n: usize) -> Vec<(u16, Value)> {
+    let mut tasks = Vec::new();
+    for i in 0..n {
+        let (http, hook) = (s.http.clone(), hook.to_string());
+        tasks.push(tokio::spawn(async move {
+            let r = http.post(&hook).json(&json!({"n": i})).send().await.unwrap();
+            let status = r.status().as_u16();
+            (status, r.json::<Value>().await.unwrap_or(Value::Null))
+        }));
+    }
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(t.await.unwrap());
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fifo_flow_runs_its_sync_webhooks_one_at_a_time() {
+    let s = start().await;
+    let (endpoint, peak) = slow_service().await;
+    let inst = deploy(&s, &endpoint).await;
+    let hook = inst["webhooks"]["one-at-a-time"].as_str().unwrap();
+    let answers = burst(&s, hook, 6).await;
+    for (i, (st, body)) in answers.iter().enumerate() {
+        assert_eq!((*st, body.clone()), (200, json!(i)), "delivery {i}");
+    }
+    assert_eq!(peak.load(Ordering::SeqCst), 1, "a fifo flow ran two executions at once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_limit_caps_its_running_executions() {
+    let s = start().await;
+    let (endpoint, peak) = slow_service().await;
+    let inst = deploy(&s, &endpoint).await;
+    let id = inst["id"].as_str().unwrap();
+    let (st, v) = s.post(&format!("/api/v1/instances/{id}/settings"), json!({"max_concurrency": 2})).await;
+    assert_eq!((st, v["max_concurrency"].clone()), (200, json!(2)), "{v}");
+    let got = s.post(&format!("/api/v1/instances/{id}/settings"), json!({"max_concurrency": 0})).await;
+    assert_eq!(got.0, 422, "{}", got.1);
+    let hook = inst["webhooks"]["free"].as_str().unwrap();
+    let answers = burst(&s, hook, 8).await;
+    assert!(answers.iter().all(|(st, body)| *st == 200 && body == "done"), "{answers:?}");
+    assert!(peak.load(Ordering::SeqCst) <= 2, "peak {} over the instance limit", peak.load(Ordering::SeqCst));
+
+    // Lifted: the same burst may run side by side again (and all of it is answered).
+    let (st, v) = s.post(&format!("/api/v1/instances/{id}/settings"), json!({"max_concurrency": null})).await;
+    assert_eq!((st, v["max_concurrency"].clone()), (200, Value::Null));
+    let answers = burst(&s, hook, 8).await;
+    assert!(answers.iter().all(|(st, _)| *st == 200), "{answers:?}");
+}
