@@ -573,9 +573,6 @@ pub(crate) async fn guarded_write(conn: &mut AnyConnection, w: &GuardedWrite) ->
     for sw in &w.state_writes {
         crate::state::apply_write(conn, sw).await?;
     }
-    if w.finish.is_some() {
-        crate::state::forget_ops(conn, &w.id).await?;
-    }
     Ok(())
 }
 

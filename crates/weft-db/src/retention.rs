@@ -118,9 +118,12 @@ impl Db {
         let list = placeholders(1, ids.len());
         let mut tx = self.begin_write().await?;
         let mut report = PruneReport::default();
-        for (table, column) in
-            [("execution_logs", "execution_id"), ("execution_steps", "execution_id"), ("executions", "id")]
-        {
+        for (table, column) in [
+            ("execution_logs", "execution_id"),
+            ("execution_steps", "execution_id"),
+            ("state_ops", "execution_id"),
+            ("executions", "id"),
+        ] {
             let mut sql = format!("DELETE FROM {table} WHERE {column} IN ({list})");
             if table == "executions" {
                 // Finished executions never change status again; the check only guards the rule.
@@ -134,6 +137,7 @@ impl Db {
             match table {
                 "execution_logs" => report.logs = deleted,
                 "execution_steps" => report.steps = deleted,
+                "state_ops" => {}
                 _ => report.executions = deleted,
             }
         }

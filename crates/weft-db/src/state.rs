@@ -112,9 +112,23 @@ pub(crate) async fn apply_write(conn: &mut AnyConnection, w: &StateWrite) -> Res
 }
 
 /// Forgets the call-time answers of a finished execution (it never runs a step again).
-pub(crate) async fn forget_ops(conn: &mut AnyConnection, execution_id: &str) -> Result<(), DbError> {
+async fn forget_ops(conn: &mut AnyConnection, execution_id: &str) -> Result<(), DbError> {
     sqlx::query("DELETE FROM state_ops WHERE execution_id = $1").bind(execution_id).execute(&mut *conn).await?;
     Ok(())
+}
+
+impl crate::Db {
+    /// Drops the recorded answers of an execution's `increment`/`compare_and_set` calls once it
+    /// has finished (they only serve replays after a crash). Not part of the finish itself, so
+    /// executions that never used them pay nothing; rows left by a crash go with retention.
+    pub async fn forget_state_ops(&self, execution_id: &str) -> Result<(), DbError> {
+        let id: std::sync::Arc<str> = execution_id.into();
+        self.write_job(std::sync::Arc::new(move |conn| {
+            let id = id.clone();
+            Box::pin(async move { forget_ops(conn, &id).await })
+        }))
+        .await
+    }
 }
 
 async fn upsert(conn: &mut AnyConnection, s: &StateScope, key: &str, value: &str, at: Millis) -> Result<(), DbError> {

@@ -407,6 +407,7 @@ impl Worker {
             customer_id: exe.customer_id.clone(),
             flow_key: exe.flow_key.clone(),
             pending_state: Mutex::new(PendingState::default()),
+            used_state_ops: std::sync::atomic::AtomicBool::new(false),
             flows: loaded.flows.clone(),
             resumed: matches!(start, Start::Resume(_)),
             redactor,
@@ -460,7 +461,14 @@ impl Worker {
         };
         let state_writes = shared.take_pending_state();
         match db.finish_execution_with_state(&fin, &state_writes).await {
-            Ok(()) => self.announce_finished(&exe.id).await,
+            Ok(()) => {
+                self.announce_finished(&exe.id).await;
+                if shared.used_state_ops.load(std::sync::atomic::Ordering::Relaxed)
+                    && let Err(e) = db.forget_state_ops(&exe.id).await
+                {
+                    tracing::warn!(execution = %exe.id, error = %e, "cannot forget recorded state answers");
+                }
+            }
             Err(DbError::LeaseLost(_)) => return Ok(()),
             Err(e) => return Err(e),
         }
@@ -523,6 +531,8 @@ struct Shared {
     flow_key: String,
     /// `state.set` / `state.delete` writes not yet committed: they go with the next checkpoint.
     pending_state: Mutex<PendingState>,
+    /// An `increment`/`compare_and_set` recorded its answer: forget the answers at the end.
+    used_state_ops: std::sync::atomic::AtomicBool,
     flows: std::collections::HashMap<String, Arc<CompiledFlow>>,
     /// The run continues from a checkpoint, whose secret values were redacted.
     resumed: bool,
@@ -697,6 +707,7 @@ impl Shared {
                 Ok(json!({"deleted": true}))
             }
             StateCall::Increment { scope, key, by } => {
+                self.used_state_ops.store(true, std::sync::atomic::Ordering::Relaxed);
                 let scope = self.state_scope(scope);
                 let pending = self.pending_of(&scope, &key);
                 let out = db
@@ -715,6 +726,7 @@ impl Shared {
                 Ok(out)
             }
             StateCall::CompareAndSet { scope, key, expected, value } => {
+                self.used_state_ops.store(true, std::sync::atomic::Ordering::Relaxed);
                 let scope = self.state_scope(scope);
                 let pending = self.pending_of(&scope, &key);
                 let out = db
