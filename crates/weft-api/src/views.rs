@@ -30,6 +30,8 @@ pub struct CustomerView {
     pub name: String,
     #[schema(value_type = Object)]
     pub labels: Map<String, Value>,
+    /// At most this many executions of all its instances run at once; null: unlimited.
+    pub max_concurrency: Option<i64>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -41,6 +43,7 @@ impl From<weft_db::Customer> for CustomerView {
             external_id: c.external_id,
             name: c.name,
             labels: c.labels,
+            max_concurrency: c.max_concurrency,
             created_at: ts(c.created_at),
             updated_at: ts(c.updated_at),
         }

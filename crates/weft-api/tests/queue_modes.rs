@@ -138,3 +138,53 @@ async fn an_instance_limit_caps_its_running_executions() {
     let answers = burst(&s, hook, 8).await;
     assert!(answers.iter().all(|(st, _)| *st == 200), "{answers:?}");
 }
+
+/// Creates an instance of `limited` for `customer` calling `endpoint`; returns its `free` hook.
+async fn free_hook(s: &Server, customer: &str, endpoint: &str) -> String {
+    let (st, inst) = s
+        .post(
+            "/api/v1/instances",
+            json!({"integration": "limited", "customer": customer, "config": {"endpoint": endpoint}}),
+        )
+        .await;
+    assert_eq!(st, 201, "{inst}");
+    inst["webhooks"]["free"].as_str().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customer_limit_caps_all_its_instances_together() {
+    let s = start().await;
+    let (endpoint, peak) = slow_service().await;
+    let (other_endpoint, _) = slow_service().await;
+    let first = deploy(&s, &endpoint).await;
+    let first = first["webhooks"]["free"].as_str().unwrap().to_string();
+    let second = free_hook(&s, "ext:acme", &endpoint).await;
+    assert_eq!(s.post("/api/v1/customers", json!({"external_id": "beta", "name": "Beta"})).await.0, 201);
+    let other = free_hook(&s, "ext:beta", &other_endpoint).await;
+
+    let patch = |v: Value| s.call(Some(&s.owner), "PATCH", "/api/v1/customers/ext:acme", Body::Json(v));
+    let (st, v) = patch(json!({"max_concurrency": 2})).await;
+    assert_eq!((st, v["max_concurrency"].clone()), (200, json!(2)), "{v}");
+    assert_eq!(s.get("/api/v1/customers/ext:acme").await.1["max_concurrency"], json!(2));
+    // Below one is refused and changes nothing; leaving the field out keeps the limit.
+    let got = patch(json!({"max_concurrency": 0, "name": "Zero"})).await;
+    assert_error(&got, 422, "request.invalid");
+    assert_eq!(s.get("/api/v1/customers/ext:acme").await.1["name"], "Acme");
+    let (st, v) = patch(json!({"name": "Acme Inc"})).await;
+    assert_eq!((st, v["name"].clone(), v["max_concurrency"].clone()), (200, json!("Acme Inc"), json!(2)), "{v}");
+    assert_eq!(s.get("/api/v1/customers/ext:beta").await.1["max_concurrency"], Value::Null);
+
+    // Bursts at both of acme's instances and at beta's at once: acme's service never sees more
+    // than two calls at a time, and beta's executions all run too.
+    let (a, b, c) = tokio::join!(burst(&s, &first, 5), burst(&s, &second, 5), burst(&s, &other, 5));
+    for answers in [&a, &b, &c] {
+        assert!(answers.iter().all(|(st, body)| *st == 200 && body == "done"), "{answers:?}");
+    }
+    assert!(peak.load(Ordering::SeqCst) <= 2, "peak {} over the customer limit", peak.load(Ordering::SeqCst));
+
+    // Null lifts the limit.
+    let (st, v) = patch(json!({"max_concurrency": null})).await;
+    assert_eq!((st, v["max_concurrency"].clone()), (200, Value::Null), "{v}");
+    let answers = burst(&s, &first, 4).await;
+    assert!(answers.iter().all(|(st, _)| *st == 200), "{answers:?}");
+}

@@ -94,7 +94,7 @@ pub enum CustomerCmd {
         #[arg(value_name = "CUSTOMER")]
         customer: String,
     },
-    /// Change a customer's name, external id or labels.
+    /// Change a customer's name, external id, labels or concurrency limit.
     #[command(after_long_help = EXIT_CODES_HELP)]
     Update {
         /// Customer id, or `ext:EXTERNAL_ID`.
@@ -112,6 +112,9 @@ pub enum CustomerCmd {
         /// Remove a label (repeatable).
         #[arg(long = "remove-label", value_name = "KEY")]
         remove_labels: Vec<String>,
+        /// At most N executions of all the customer's instances run at once; `none` lifts the limit.
+        #[arg(long, value_name = "N|none", value_parser = parse_max_concurrency)]
+        max_concurrency: Option<Value>,
     },
     /// Delete a customer.
     #[command(after_long_help = EXIT_CODES_HELP)]
@@ -380,6 +383,18 @@ pub fn parse_key_value(text: &str) -> Result<(String, String), String> {
     }
 }
 
+/// Parses a concurrency limit: a whole number of at least 1, or `none` (sent as JSON null,
+/// which lifts the limit).
+pub fn parse_max_concurrency(text: &str) -> Result<Value, String> {
+    if text.trim().eq_ignore_ascii_case("none") {
+        return Ok(Value::Null);
+    }
+    match text.trim().parse::<i64>() {
+        Ok(n) if n >= 1 => Ok(Value::from(n)),
+        _ => Err(format!("expected a whole number of at least 1, or `none`; got {text:?}")),
+    }
+}
+
 /// Parses a config `KEY=VALUE`: the value as JSON when it parses, else as a plain string, so
 /// `min_total=250` is a number and `endpoint=https://…` a string.
 pub fn parse_config_entry(text: &str) -> Result<(String, Value), String> {
@@ -473,6 +488,11 @@ mod tests {
         assert_eq!(err.exit_code(), 2);
         let err = parse(&["customer", "list", "--limit", "0"]).unwrap_err();
         assert_eq!(err.exit_code(), 2);
+        for bad in ["--max-concurrency=0", "--max-concurrency=-1", "--max-concurrency=two"] {
+            let err = parse(&["customer", "update", "c", bad]).unwrap_err();
+            assert_eq!(err.exit_code(), 2, "{bad}");
+            assert!(err.to_string().contains("`none`"), "{err}");
+        }
     }
 
     #[test]

@@ -8,7 +8,7 @@ use crate::{Customer, CustomerPatch, CustomerRef, Db, DbError, Millis, NewCustom
 
 macro_rules! customer_cols {
     () => {
-        "id, org_id, external_id, name, labels, created_at, updated_at"
+        "id, org_id, external_id, name, labels, max_concurrency, created_at, updated_at"
     };
 }
 
@@ -19,6 +19,7 @@ fn customer_from_row(row: &AnyRow) -> Result<Customer, DbError> {
         external_id: row.try_get("external_id")?,
         name: row.try_get("name")?,
         labels: get_json(row, "labels")?,
+        max_concurrency: row.try_get("max_concurrency")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })

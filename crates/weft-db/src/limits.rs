@@ -31,6 +31,14 @@ impl QueuePolicy {
     }
 }
 
+/// A flow's `queue` block as stored on its executions; every path that creates executions (API,
+/// webhooks, scheduler, poller) goes through this so they all queue a flow alike.
+impl From<&weft_model::QueueDef> for QueuePolicy {
+    fn from(q: &weft_model::QueueDef) -> Self {
+        QueuePolicy { limit: q.max_concurrency.map(i64::from), fifo: q.mode == weft_model::QueueMode::Fifo }
+    }
+}
+
 fn check_limit(what: &str, limit: Option<i64>) -> Result<(), DbError> {
     match limit {
         Some(n) if n < 1 => Err(DbError::Invalid(format!("{what} max_concurrency must be at least 1, got {n}"))),

@@ -74,6 +74,9 @@ pub struct Customer {
     pub external_id: Option<String>,
     pub name: String,
     pub labels: Map<String, Value>,
+    /// Cap on running executions across all of the customer's instances; `None`: unlimited
+    /// (set with [`crate::Db::set_customer_max_concurrency`]).
+    pub max_concurrency: Option<i64>,
     pub created_at: Millis,
     pub updated_at: Millis,
 }

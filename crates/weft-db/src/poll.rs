@@ -14,7 +14,7 @@ use sqlx::Row;
 
 use crate::executions::{NewRow, insert_execution};
 use crate::util::{json_text, new_id};
-use crate::{Db, DbError, Execution, ExecutionStatus, Millis, NewExecution};
+use crate::{Db, DbError, Execution, ExecutionStatus, Millis, NewExecution, QueuePolicy};
 
 impl Db {
     /// The stored state of the poll trigger of `flow_key` in `instance_id`; `None` before its
@@ -37,10 +37,13 @@ impl Db {
     /// Fires poll schedule `id` for the due time `due_at` the caller read: in one transaction,
     /// moves `next_fire_at` from `due_at` to `next_fire_at`, stores `new_state` as the poll
     /// state of the schedule's (instance, flow) (`None` keeps the stored one: a failed poll)
-    /// and queues `executions` (none claimed; their idempotency keys are not used). Returns
+    /// and queues `executions` (none claimed; their idempotency keys are not used) under their
+    /// flow's queue `policy`, in order (a fifo flow runs them in record order). Returns
     /// the queued executions, or `None`, storing nothing, when the schedule is no longer due at
     /// `due_at` (another scheduler fired it, it was replaced or deleted, or its instance was
     /// paused).
+    // Each argument is one part of the single transaction; a struct would only rename them.
+    #[allow(clippy::too_many_arguments)]
     pub async fn fire_poll(
         &self,
         id: &str,
@@ -48,6 +51,7 @@ impl Db {
         next_fire_at: Millis,
         new_state: Option<&Value>,
         executions: &[NewExecution],
+        policy: QueuePolicy,
         now: Millis,
     ) -> Result<Option<Vec<Execution>>, DbError> {
         if let Some(owner) = executions.iter().find_map(|n| n.claimed_by.as_ref()) {
@@ -111,9 +115,8 @@ impl Db {
                 run_at: now,
                 created_at: now,
                 started_at: None,
-                // A flow's queue mode is not applied to polled executions yet (see the report).
-                queue_limit: None,
-                fifo: false,
+                queue_limit: policy.column(),
+                fifo: policy.fifo,
             };
             insert_execution(&mut tx, &row).await?;
             out.push(Execution {

@@ -17,7 +17,7 @@ use sqlx::any::AnyRow;
 
 use crate::executions::{NewRow, insert_execution};
 use crate::util::{json_text, new_id};
-use crate::{Db, DbError, Execution, ExecutionStatus, Millis, NewExecution};
+use crate::{Db, DbError, Execution, ExecutionStatus, Millis, NewExecution, QueuePolicy};
 
 /// A stored schedule.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -163,7 +163,8 @@ impl Db {
 
     /// Fires schedule `id` for the due time `due_at` the caller read: in one transaction, moves
     /// `next_fire_at` from `due_at` to `next_fire_at` and queues `new` (which must not be
-    /// claimed; its idempotency key is not used: the due time is the key). Returns `None`, storing nothing, when the schedule is no longer due at
+    /// claimed; its idempotency key is not used: the due time is the key) under its flow's queue
+    /// `policy`. Returns `None`, storing nothing, when the schedule is no longer due at
     /// `due_at` — another scheduler fired it, it was replaced or deleted, or its instance was
     /// paused.
     pub async fn fire_schedule(
@@ -172,6 +173,7 @@ impl Db {
         due_at: Millis,
         next_fire_at: Millis,
         new: &NewExecution,
+        policy: QueuePolicy,
         now: Millis,
     ) -> Result<Option<Execution>, DbError> {
         if let Some(owner) = &new.claimed_by {
@@ -216,9 +218,8 @@ impl Db {
             run_at: now,
             created_at: now,
             started_at: None,
-            // Scheduled executions do not carry their flow's queue mode yet (unlimited).
-            queue_limit: None,
-            fifo: false,
+            queue_limit: policy.column(),
+            fifo: policy.fifo,
         };
         insert_execution(&mut tx, &row).await?;
         tx.commit().await?;

@@ -95,7 +95,11 @@ async fn fire_poll_stores_state_and_executions(t: &TestDb) {
     assert_eq!(t.db.poll_state(&fx.instance, "poll").await.unwrap(), None);
     let state = json!({"cursor": 2, "seen": [1, 2]});
     let news = [execution(&fx, s, json!({"id": 1})), execution(&fx, s, json!({"id": 2}))];
-    let exes = t.db.fire_poll(&s.id, T0, T0 + 60_000, Some(&state), &news, T0).await.unwrap().expect("fired");
+    let exes =
+        t.db.fire_poll(&s.id, T0, T0 + 60_000, Some(&state), &news, QueuePolicy::PARALLEL, T0)
+            .await
+            .unwrap()
+            .expect("fired");
     assert_eq!(exes.len(), 2);
     assert!(exes.iter().all(|e| e.status == ExecutionStatus::Queued));
     assert_eq!(t.db.poll_state(&fx.instance, "poll").await.unwrap(), Some(state.clone()));
@@ -105,7 +109,10 @@ async fn fire_poll_stores_state_and_executions(t: &TestDb) {
     assert!(t.db.due_schedules(T0 + 59_999, 10).await.unwrap().is_empty());
 
     // Firing the same due time again (a stale read) stores nothing.
-    let again = t.db.fire_poll(&s.id, T0, T0 + 60_000, Some(&json!({"cursor": 9})), &news, T0).await.unwrap();
+    let again =
+        t.db.fire_poll(&s.id, T0, T0 + 60_000, Some(&json!({"cursor": 9})), &news, QueuePolicy::PARALLEL, T0)
+            .await
+            .unwrap();
     assert_eq!(again, None);
     assert_eq!(t.db.poll_state(&fx.instance, "poll").await.unwrap(), Some(state.clone()));
     assert_eq!(executions_of(t, &fx).await.len(), 2);
@@ -113,11 +120,17 @@ async fn fire_poll_stores_state_and_executions(t: &TestDb) {
     // Redeploying replaces the schedule row but keeps the cursor; the old row's id fires nothing.
     let next = t.db.replace_schedules(&fx.org, &fx.instance, &[schedule(&fx, "poll", T0 + 1)], T0).await.unwrap();
     assert_eq!(t.db.poll_state(&fx.instance, "poll").await.unwrap(), Some(state.clone()));
-    assert_eq!(t.db.fire_poll(&s.id, T0 + 60_000, T0 + 120_000, None, &news, T0).await.unwrap(), None);
+    assert_eq!(
+        t.db.fire_poll(&s.id, T0 + 60_000, T0 + 120_000, None, &news, QueuePolicy::PARALLEL, T0).await.unwrap(),
+        None
+    );
 
     // A paused instance does not poll.
     t.db.set_instance_enabled(&fx.org, &fx.instance, false, T0).await.unwrap();
-    let paused = t.db.fire_poll(&next[0].id, T0 + 1, T0 + 60_000, Some(&json!({})), &news, T0).await.unwrap();
+    let paused =
+        t.db.fire_poll(&next[0].id, T0 + 1, T0 + 60_000, Some(&json!({})), &news, QueuePolicy::PARALLEL, T0)
+            .await
+            .unwrap();
     assert_eq!(paused, None);
     assert_eq!(t.db.poll_state(&fx.instance, "poll").await.unwrap(), Some(state));
     assert_eq!(executions_of(t, &fx).await.len(), 2);
@@ -133,7 +146,7 @@ async fn racing_pollers_store_once(t: &TestDb) {
         let id = s.id.clone();
         tasks.push(tokio::spawn(async move {
             let state = json!({"cursor": 3, "by": n});
-            db.fire_poll(&id, T0, T0 + 60_000, Some(&state), &news, T0).await.unwrap().map(|_| n)
+            db.fire_poll(&id, T0, T0 + 60_000, Some(&state), &news, QueuePolicy::PARALLEL, T0).await.unwrap().map(|_| n)
         }));
     }
     let mut winners = Vec::new();
@@ -152,13 +165,13 @@ async fn failed_poll_keeps_state(t: &TestDb) {
     let fx = fixture(&t.db).await;
     let s = t.db.replace_schedules(&fx.org, &fx.instance, &[schedule(&fx, "poll", T0)], T0).await.unwrap().remove(0);
     let state = json!({"cursor": "2024-01-01"});
-    t.db.fire_poll(&s.id, T0, T0 + 10, Some(&state), &[], T0).await.unwrap().expect("fired");
+    t.db.fire_poll(&s.id, T0, T0 + 10, Some(&state), &[], QueuePolicy::PARALLEL, T0).await.unwrap().expect("fired");
     assert!(executions_of(t, &fx).await.is_empty(), "a poll with no new records starts nothing");
     // A failed poll moves the schedule on and keeps the stored state.
-    let fired = t.db.fire_poll(&s.id, T0 + 10, T0 + 20, None, &[], T0).await.unwrap();
+    let fired = t.db.fire_poll(&s.id, T0 + 10, T0 + 20, None, &[], QueuePolicy::PARALLEL, T0).await.unwrap();
     assert_eq!(fired, Some(Vec::new()));
     assert_eq!(t.db.poll_state(&fx.instance, "poll").await.unwrap(), Some(state));
     assert_eq!(t.db.due_schedules(T0 + 19, 10).await.unwrap().len(), 0);
-    let err = t.db.fire_poll(&s.id, T0 + 20, T0 + 20, None, &[], T0).await.unwrap_err();
+    let err = t.db.fire_poll(&s.id, T0 + 20, T0 + 20, None, &[], QueuePolicy::PARALLEL, T0).await.unwrap_err();
     assert!(matches!(err, DbError::Invalid(_)), "{err:?}");
 }

@@ -3,7 +3,7 @@
 
 mod common;
 
-use serde_json::{Map, json};
+use serde_json::{Map, Value, json};
 use sqlx::Row;
 use weft_db::*;
 
@@ -14,7 +14,8 @@ db_tests!(
     due_skips_paused_and_future,
     delete_instance_deletes_schedules,
     fire_moves_and_queues,
-    racing_schedulers_fire_once
+    racing_schedulers_fire_once,
+    fired_executions_carry_the_queue_policy
 );
 
 const T0: Millis = 1_700_000_000_000;
@@ -146,7 +147,10 @@ async fn due_skips_paused_and_future(t: &TestDb) {
     // Paused: not due, and a fire attempt (read before the pause) does nothing.
     t.db.set_instance_enabled(&fx.org, &fx.instance, false, T0).await.unwrap();
     assert!(t.db.due_schedules(T0 + 10, 10).await.unwrap().is_empty());
-    let fired = t.db.fire_schedule(&due[0].id, T0 - 50, T0 + 100, &execution(&fx, &due[0]), T0).await.unwrap();
+    let fired =
+        t.db.fire_schedule(&due[0].id, T0 - 50, T0 + 100, &execution(&fx, &due[0]), QueuePolicy::PARALLEL, T0)
+            .await
+            .unwrap();
     assert_eq!(fired, None);
     assert!(executions_of(t, &fx).await.is_empty());
 
@@ -169,7 +173,8 @@ async fn fire_moves_and_queues(t: &TestDb) {
     let fx = fixture(&t.db).await;
     let s = t.db.replace_schedules(&fx.org, &fx.instance, &[schedule(&fx, "a", T0)], T0).await.unwrap().remove(0);
     let new = execution(&fx, &s);
-    let exe = t.db.fire_schedule(&s.id, T0, T0 + 60_000, &new, T0 + 5).await.unwrap().expect("fired");
+    let exe =
+        t.db.fire_schedule(&s.id, T0, T0 + 60_000, &new, QueuePolicy::PARALLEL, T0 + 5).await.unwrap().expect("fired");
     assert_eq!(exe.status, ExecutionStatus::Queued);
     assert_eq!(exe.flow_key, "a");
     assert_eq!(exe.trigger, new.trigger);
@@ -179,7 +184,7 @@ async fn fire_moves_and_queues(t: &TestDb) {
     assert_eq!(after.updated_at, T0 + 5);
 
     // The same due time again: no second execution, the schedule is not moved.
-    assert_eq!(t.db.fire_schedule(&s.id, T0, T0 + 120_000, &new, T0 + 6).await.unwrap(), None);
+    assert_eq!(t.db.fire_schedule(&s.id, T0, T0 + 120_000, &new, QueuePolicy::PARALLEL, T0 + 6).await.unwrap(), None);
     assert_eq!(t.db.list_schedules(&fx.org, &fx.instance).await.unwrap()[0].next_fire_at, T0 + 60_000);
     assert_eq!(executions_of(t, &fx).await.len(), 1);
 
@@ -188,10 +193,13 @@ async fn fire_moves_and_queues(t: &TestDb) {
     assert_eq!(claimed.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), [exe.id.as_str()]);
 
     // Misuse is refused before anything is written.
-    let err = t.db.fire_schedule(&s.id, T0 + 60_000, T0 + 60_000, &new, T0).await.unwrap_err();
+    let err = t.db.fire_schedule(&s.id, T0 + 60_000, T0 + 60_000, &new, QueuePolicy::PARALLEL, T0).await.unwrap_err();
     assert!(matches!(err, DbError::Invalid(_)), "{err:?}");
     let claimed_new = NewExecution { claimed_by: Some("me".into()), lease_ms: 1000, ..new };
-    let err = t.db.fire_schedule(&s.id, T0 + 60_000, T0 + 120_000, &claimed_new, T0).await.unwrap_err();
+    let err =
+        t.db.fire_schedule(&s.id, T0 + 60_000, T0 + 120_000, &claimed_new, QueuePolicy::PARALLEL, T0)
+            .await
+            .unwrap_err();
     assert!(matches!(err, DbError::Invalid(_)), "{err:?}");
 }
 
@@ -209,7 +217,12 @@ async fn racing_schedulers_fire_once(t: &TestDb) {
         tasks.push(tokio::spawn(async move {
             let mut won = 0;
             for (s, new) in jobs {
-                if db.fire_schedule(&s.id, s.next_fire_at, T0 + 60_000, &new, T0).await.unwrap().is_some() {
+                if db
+                    .fire_schedule(&s.id, s.next_fire_at, T0 + 60_000, &new, QueuePolicy::PARALLEL, T0)
+                    .await
+                    .unwrap()
+                    .is_some()
+                {
                     won += 1;
                 }
             }
@@ -228,4 +241,69 @@ async fn racing_schedulers_fire_once(t: &TestDb) {
     flows.dedup();
     assert_eq!(flows.len(), 10);
     assert!(t.db.due_schedules(T0 + 59_999, 100).await.unwrap().is_empty());
+}
+
+/// The stored `(queue_limit, fifo)` of an execution.
+async fn stored_policy(t: &TestDb, id: &str) -> (Option<i64>, i64) {
+    let raw = t.raw().await;
+    let row =
+        sqlx::query("SELECT queue_limit, fifo FROM executions WHERE id = $1").bind(id).fetch_one(&raw).await.unwrap();
+    (row.try_get("queue_limit").unwrap(), row.try_get("fifo").unwrap())
+}
+
+async fn finish(t: &TestDb, e: &Execution, now: Millis) {
+    let fin = Finish {
+        id: &e.id,
+        owner: e.lease_owner.as_deref().unwrap(),
+        status: ExecutionStatus::Succeeded,
+        result: None,
+        error: None,
+        state: &Value::Null,
+        steps: &[],
+        logs: &[],
+        response: None,
+        now,
+    };
+    t.db.finish_execution(&fin).await.unwrap();
+}
+
+/// A fifo flow fired by its schedule (and polled records of a throttled one) keep their queue
+/// mode: the claim hands out one fifo execution at a time, the oldest first, while earlier
+/// firings are still running.
+async fn fired_executions_carry_the_queue_policy(t: &TestDb) {
+    const FIFO: QueuePolicy = QueuePolicy { limit: None, fifo: true };
+    let fx = fixture(&t.db).await;
+    let s = t.db.replace_schedules(&fx.org, &fx.instance, &[schedule(&fx, "a", T0)], T0).await.unwrap().remove(0);
+    let mut fired = Vec::new();
+    for n in 0..3 {
+        let due = T0 + n * 60_000;
+        let new = execution(&fx, &Schedule { next_fire_at: due, ..s.clone() });
+        let exe = t.db.fire_schedule(&s.id, due, due + 60_000, &new, FIFO, due).await.unwrap().expect("fired");
+        assert_eq!(stored_policy(t, &exe.id).await, (Some(1), 1));
+        fired.push(exe);
+    }
+
+    // The schedule kept firing while nothing finished; only the oldest is handed out.
+    let now = T0 + 180_000;
+    let first = t.db.claim_executions("runner", 10, 30_000, now).await.unwrap();
+    assert_eq!(first.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), [fired[0].id.as_str()]);
+    assert!(t.db.claim_executions("other", 10, 30_000, now + 1).await.unwrap().is_empty());
+    finish(t, &first[0], now + 2).await;
+    let second = t.db.claim_executions("other", 10, 30_000, now + 3).await.unwrap();
+    assert_eq!(second.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), [fired[1].id.as_str()]);
+    assert!(t.db.claim_executions("runner", 10, 30_000, now + 4).await.unwrap().is_empty());
+    finish(t, &second[0], now + 5).await;
+    let third = t.db.claim_executions("runner", 10, 30_000, now + 6).await.unwrap();
+    assert_eq!(third.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), [fired[2].id.as_str()]);
+
+    // A poll stores the policy on each of its executions too (and the default stays unlimited).
+    let p = t.db.replace_schedules(&fx.org, &fx.instance, &[schedule(&fx, "p", T0)], T0).await.unwrap().remove(0);
+    let news = vec![execution(&fx, &p), execution(&fx, &p)];
+    let throttled = QueuePolicy { limit: Some(2), fifo: false };
+    let polled = t.db.fire_poll(&p.id, T0, T0 + 60_000, Some(&json!({})), &news, throttled, T0).await.unwrap();
+    for e in polled.expect("fired") {
+        assert_eq!(stored_policy(t, &e.id).await, (Some(2), 0));
+    }
+    let plain = t.db.fire_poll(&p.id, T0 + 60_000, T0 + 120_000, None, &news[..1], QueuePolicy::PARALLEL, T0).await;
+    assert_eq!(stored_policy(t, &plain.unwrap().expect("fired")[0].id).await, (None, 0));
 }

@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tokio::time::MissedTickBehavior;
 use weft_components::ActionContext;
-use weft_db::{CustomerRef, Db, DbError, NewExecution, PruneReport, Schedule};
+use weft_db::{CustomerRef, Db, DbError, NewExecution, PruneReport, QueuePolicy, Schedule};
 use weft_model::expr::eval_value;
 use weft_model::{POLL_SEEN_IDS, PollTrigger, Trigger};
 
@@ -177,19 +177,27 @@ impl Scheduler {
             }
         };
         let (firing, tz) = firing;
-        let poll = match self.worker.flow_cache().load(&self.db, &s.org_id, &s.integration_id, s.version).await {
-            Ok(loaded) => match loaded.def.flow(&s.flow_key).map(|f| &f.trigger) {
-                Some(Trigger::Poll(p)) => Some(p.clone()),
-                _ => None,
-            },
-            Err(e) => {
-                tracing::warn!(schedule = %s.id, instance = %s.instance_id, flow = %s.flow_key, error = %e,
+        // The flow's queue mode travels on the execution rows: only the claim enforces it.
+        let (poll, policy) =
+            match self.worker.flow_cache().load(&self.db, &s.org_id, &s.integration_id, s.version).await {
+                Ok(loaded) => match loaded.def.flow(&s.flow_key) {
+                    Some(f) => {
+                        let poll = match &f.trigger {
+                            Trigger::Poll(p) => Some(p.clone()),
+                            _ => None,
+                        };
+                        (poll, QueuePolicy::from(&f.queue))
+                    }
+                    None => (None, QueuePolicy::PARALLEL),
+                },
+                Err(e) => {
+                    tracing::warn!(schedule = %s.id, instance = %s.instance_id, flow = %s.flow_key, error = %e,
                     "scheduler: cannot load the flow's definition; retrying next tick");
-                return Ok(None);
-            }
-        };
+                    return Ok(None);
+                }
+            };
         if let Some(p) = poll {
-            return self.poll(s, &p, firing.next_fire_at, now).await.map(Some);
+            return self.poll(s, &p, policy, firing.next_fire_at, now).await.map(Some);
         }
         let new = NewExecution {
             org_id: s.org_id.clone(),
@@ -209,7 +217,7 @@ impl Scheduler {
             lease_ms: 0,
             idempotency_key: None,
         };
-        let exe = self.db.fire_schedule(&s.id, s.next_fire_at, firing.next_fire_at, &new, now).await?;
+        let exe = self.db.fire_schedule(&s.id, s.next_fire_at, firing.next_fire_at, &new, policy, now).await?;
         if let Some(exe) = &exe {
             tracing::info!(schedule = %s.id, instance = %s.instance_id, flow = %s.flow_key, execution = %exe.id,
                 scheduled_at = firing.scheduled_at, missed = firing.scheduled_at != s.next_fire_at, "scheduler: fired");
@@ -233,14 +241,21 @@ enum PollError {
 impl Scheduler {
     /// Runs a due poll trigger and fires its schedule with the new records; `Ok(true)`: this
     /// scheduler fired it (a failed poll too, which only moves the schedule on).
-    async fn poll(&self, s: &Schedule, p: &PollTrigger, next_fire_at: Millis, now: Millis) -> Result<bool, DbError> {
+    async fn poll(
+        &self,
+        s: &Schedule,
+        p: &PollTrigger,
+        policy: QueuePolicy,
+        next_fire_at: Millis,
+        now: Millis,
+    ) -> Result<bool, DbError> {
         let state = self.db.poll_state(&s.instance_id, &s.flow_key).await?.unwrap_or(Value::Null);
         let (new_state, records) = match self.run_poll(s, p, &state).await? {
             Ok(selected) => selected,
             Err(e) => {
                 tracing::warn!(schedule = %s.id, instance = %s.instance_id, flow = %s.flow_key, error = %e,
                     "scheduler: poll failed; the cursor stays, the next fire time polls again");
-                let fired = self.db.fire_poll(&s.id, s.next_fire_at, next_fire_at, None, &[], now).await?;
+                let fired = self.db.fire_poll(&s.id, s.next_fire_at, next_fire_at, None, &[], policy, now).await?;
                 return Ok(fired.is_some());
             }
         };
@@ -265,7 +280,8 @@ impl Scheduler {
                 idempotency_key: None,
             })
             .collect();
-        let fired = self.db.fire_poll(&s.id, s.next_fire_at, next_fire_at, Some(&new_state), &news, now).await?;
+        let fired =
+            self.db.fire_poll(&s.id, s.next_fire_at, next_fire_at, Some(&new_state), &news, policy, now).await?;
         if let Some(exes) = &fired {
             tracing::info!(schedule = %s.id, instance = %s.instance_id, flow = %s.flow_key, executions = exes.len(),
                 "scheduler: polled");

@@ -198,3 +198,26 @@ async fn paused_instances_do_not_fire() {
     assert_eq!(s.fire_due(now_ms()).await.unwrap(), 0);
     assert!(executions(&h, &p).await.is_empty());
 }
+
+#[tokio::test]
+async fn a_fifo_flow_fired_by_its_schedule_is_claimed_one_at_a_time() {
+    let h = Harness::new().await;
+    let fifo = NIGHTLY.replace("  - key: tick\n", "  - key: tick\n    queue: {mode: fifo}\n");
+    let p = h.publish(&fifo, json!({"schedule": "0 * * * *"})).await;
+    let now = now_ms();
+    let first = now - now.rem_euclid(HOUR_MS);
+    store_schedule(&h, &p, "0 * * * *", first).await;
+    let s = Scheduler::new(h.db.clone(), h.worker(config("runner")), SchedulerConfig::default());
+    // Three hourly firings while no runner works the queue: all three wait, in order.
+    for n in 0..3 {
+        assert_eq!(s.fire_due(first + n * HOUR_MS).await.unwrap(), 1, "firing {n}");
+    }
+    assert_eq!(executions(&h, &p).await.len(), 3);
+
+    // The claim (what every runner goes through) hands out only the oldest while it runs.
+    let at = first + 3 * HOUR_MS;
+    let claimed = h.db.claim_executions("a", 10, 60_000, at).await.unwrap();
+    assert_eq!(claimed.len(), 1, "{claimed:#?}");
+    assert_eq!(claimed[0].trigger["body"]["due_at"], json!(first));
+    assert!(h.db.claim_executions("b", 10, 60_000, at + 1).await.unwrap().is_empty());
+}

@@ -36,6 +36,11 @@ pub struct CustomerPatchBody {
     external_id: Option<Option<String>>,
     #[schema(value_type = Option<Object>)]
     labels: Option<Map<String, Value>>,
+    /// At most this many executions of all the customer's instances run at once (≥ 1); null
+    /// lifts the limit, absent leaves it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i64>)]
+    max_concurrency: Option<Option<i64>>,
 }
 
 /// Tells "absent" (None) from "null" (Some(None)).
@@ -100,10 +105,11 @@ pub async fn get(State(s): State<AppState>, auth: Auth, Path(r): Path<String>) -
     Ok(Json(find(&s, auth.org(), &r).await?.into()))
 }
 
-/// Change a customer's name, external id or labels.
+/// Change a customer's name, external id, labels or concurrency limit.
 #[utoipa::path(patch, path = "/customers/{customer}", tag = "customers", request_body = CustomerPatchBody,
     params(("customer" = String, Path, description = "id or ext:EXTERNAL_ID")),
-    responses((status = 200, body = CustomerView), (status = 404, description = "no such customer"), (status = 409, description = "external_id already used")))]
+    responses((status = 200, body = CustomerView), (status = 404, description = "no such customer"), (status = 409, description = "external_id already used"),
+              (status = 422, description = "invalid field, e.g. max_concurrency below 1")))]
 pub async fn update(
     State(s): State<AppState>,
     auth: Auth,
@@ -117,13 +123,27 @@ pub async fn update(
     if let Some(ext) = &b.external_id {
         check_external_id(ext)?;
     }
+    // Checked before anything is written, so a refused body changes nothing.
+    if let Some(Some(limit)) = b.max_concurrency
+        && limit < 1
+    {
+        return Err(ApiError::invalid("request.invalid", "max_concurrency: must be at least 1, or null", Value::Null));
+    }
     let c = find(&s, auth.org(), &r).await?;
     let patch =
         CustomerPatch { external_id: b.external_id, name: b.name.map(|n| n.trim().to_string()), labels: b.labels };
-    let c =
+    let mut c =
         s.db.update_customer(auth.org(), &c.id, &patch, now_ms())
             .await
             .map_err(|e| ApiError::from_db("customer", e))?;
+    if let Some(limit) = b.max_concurrency {
+        // Written after the update, so a refused update (409 on external_id) leaves the limit
+        // alone; the value was checked above, so only a concurrent delete can fail here.
+        s.db.set_customer_max_concurrency(auth.org(), &c.id, limit)
+            .await
+            .map_err(|e| ApiError::from_db("customer", e))?;
+        c.max_concurrency = limit;
+    }
     Ok(Json(c.into()))
 }
 

@@ -420,10 +420,8 @@ pub(crate) fn paused(id: &str) -> ApiError {
 /// can run at once), else queued for the fleet's runners. Start it with `wait::launch`.
 /// The queue policy a flow's executions are created with (claims enforce it).
 pub(crate) fn queue_policy(flow: &weft_model::FlowDef) -> weft_db::QueuePolicy {
-    weft_db::QueuePolicy {
-        limit: flow.queue.max_concurrency.map(i64::from),
-        fifo: flow.queue.mode == weft_model::QueueMode::Fifo,
-    }
+    // One conversion for every path that creates executions (the scheduler uses it too).
+    weft_db::QueuePolicy::from(&flow.queue)
 }
 
 /// Whether an execution may skip the queue and run on the node that accepted it: only when no

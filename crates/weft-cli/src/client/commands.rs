@@ -141,7 +141,7 @@ async fn customer(api: &Api, out: Out, cmd: CustomerCmd) -> Result<String, CliEr
             let reply = api.get(&["customers", &customer], &[]).await?;
             Ok(out.show(&reply, views::customer_detail))
         }
-        CustomerCmd::Update { customer, name, external_id, labels, remove_labels } => {
+        CustomerCmd::Update { customer, name, external_id, labels, remove_labels, max_concurrency } => {
             let mut body = Map::new();
             if let Some(name) = name {
                 body.insert("name".into(), json!(name));
@@ -165,9 +165,13 @@ async fn customer(api: &Api, out: Out, cmd: CustomerCmd) -> Result<String, CliEr
                 }
                 body.insert("labels".into(), Value::Object(merged));
             }
+            if let Some(limit) = max_concurrency {
+                body.insert("max_concurrency".into(), limit);
+            }
             if body.is_empty() {
                 return Err(CliError::Usage(
-                    "nothing to update: give --name, --external-id, --label or --remove-label".into(),
+                    "nothing to update: give --name, --external-id, --label, --remove-label or --max-concurrency"
+                        .into(),
                 ));
             }
             let url = api.url(&["customers", &customer], &[]);
@@ -548,6 +552,25 @@ mod tests {
         assert_eq!((seen[0].method.as_str(), seen[0].target.as_str()), ("GET", "/api/v1/customers/ext:acme"));
         assert_eq!(seen[1].method, "PATCH");
         assert_eq!(seen[1].json(), json!({"labels": {"region": "eu"}}));
+    }
+
+    #[tokio::test]
+    async fn customer_update_sets_and_lifts_the_concurrency_limit() {
+        const LIMITED: &str = r#"{"id":"cus_1","external_id":"acme","name":"Acme","labels":{},"max_concurrency":3,"created_at":"2026-11-28T04:40:00.123Z","updated_at":"2026-11-28T04:40:00.123Z"}"#;
+        let (out, seen) =
+            check(&["customer", "update", "ext:acme", "--max-concurrency", "3"], vec![(200, LIMITED)]).await;
+        assert_eq!(out.unwrap(), "Updated customer cus_1 (Acme)\n");
+        assert_eq!((seen[0].method.as_str(), seen[0].target.as_str()), ("PATCH", "/api/v1/customers/ext:acme"));
+        assert_eq!(seen[0].json(), json!({"max_concurrency": 3}));
+        let (_, seen) =
+            check(&["customer", "update", "ext:acme", "--max-concurrency", "none"], vec![(200, CUSTOMER)]).await;
+        assert_eq!(seen[0].json(), json!({"max_concurrency": null}));
+
+        // `customer show` names the limit, or says there is none.
+        let (out, _) = check(&["customer", "show", "ext:acme"], vec![(200, LIMITED)]).await;
+        assert!(out.unwrap().contains("Concurrency  3\n"));
+        let (out, _) = check(&["customer", "show", "ext:acme"], vec![(200, CUSTOMER)]).await;
+        assert!(out.unwrap().contains("Concurrency  unlimited\n"));
     }
 
     #[tokio::test]

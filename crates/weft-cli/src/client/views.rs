@@ -30,9 +30,18 @@ pub fn customer_detail(c: &Value) -> String {
         ("Name", field(c, "name")),
         ("External ID", field(c, "external_id")),
         ("Labels", labels(c.get("labels"))),
+        ("Concurrency", max_concurrency(c.get("max_concurrency"))),
         ("Created", timestamp(c.get("created_at"))),
         ("Updated", timestamp(c.get("updated_at"))),
     ])
+}
+
+/// A concurrency limit, or `unlimited` when none is set.
+fn max_concurrency(value: Option<&Value>) -> String {
+    match value {
+        Some(Value::Number(n)) => n.to_string(),
+        _ => "unlimited".into(),
+    }
 }
 
 pub fn integration_table(items: &[Value]) -> String {
