@@ -250,3 +250,44 @@ flows:
         assert!(!v.to_string().contains(secret), "secret leaked in {v}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flows_see_their_instance_and_customer() {
+    let s = start().await;
+    let yaml = r#"
+key: who
+name: Who
+flows:
+  - key: hook
+    trigger:
+      webhook:
+        mode: sync
+    steps: []
+    result:
+      customer: "{{ customer.external_id }}"
+      name: "{{ customer.name }}"
+      tier: "{{ customer.labels.tier }}"
+      instance: "{{ instance.name }}"
+"#;
+    assert_eq!(s.import(yaml).await.0, 201);
+    assert_eq!(s.post("/api/v1/integrations/who/versions", Value::Null).await.0, 201);
+    let (st, _) =
+        s.post("/api/v1/customers", json!({"external_id": "acme", "name": "Acme", "labels": {"tier": "gold"}})).await;
+    assert_eq!(st, 201);
+    let (st, inst) = s
+        .post("/api/v1/instances", json!({"integration": "who", "customer": "ext:acme", "name": "Who for Acme"}))
+        .await;
+    assert_eq!(st, 201, "{inst}");
+    let hook = inst["webhooks"]["hook"].as_str().unwrap();
+    let (st, res) = s.call(None, "POST", hook, Body::Json(json!({}))).await;
+    assert_eq!(
+        (st, res),
+        (200, json!({"customer": "acme", "name": "Acme", "tier": "gold", "instance": "Who for Acme"}))
+    );
+    // A renamed customer is seen by the next execution.
+    let (st, _) =
+        s.call(Some(&s.owner), "PATCH", "/api/v1/customers/ext:acme", Body::Json(json!({"name": "Acme Corp"}))).await;
+    assert_eq!(st, 200);
+    let (_, res) = s.call(None, "POST", hook, Body::Json(json!({}))).await;
+    assert_eq!(res["name"], "Acme Corp");
+}

@@ -11,14 +11,16 @@ use sqlx::{Any, Row};
 
 use crate::util::{Filters, get_bool, get_json, id_cursor, json_text, new_id, paginate, random_hex};
 use crate::{
-    Db, DbError, Instance, InstanceFilter, InstanceUpgrade, Millis, NewInstance, Page, Paged, Webhook, WebhookTarget,
+    CustomerContext, Db, DbError, Instance, InstanceFilter, InstanceUpgrade, Millis, NewInstance, Page, Paged, Webhook,
+    WebhookTarget,
 };
 
 macro_rules! instance_cols {
     () => {
         "i.id, i.org_id, i.customer_id, i.integration_id, i.version, i.name, i.config, \
          i.enabled, i.retention_days, i.store_payloads, i.max_concurrency, \
-         (SELECT c.max_concurrency FROM customers c WHERE c.id = i.customer_id) AS customer_max_concurrency, \
+         c.max_concurrency AS customer_max_concurrency, c.external_id AS customer_external_id, \
+         c.name AS customer_name, c.labels AS customer_labels, \
          i.created_at, i.updated_at, w.flow_key AS w_flow, w.token AS w_token"
     };
 }
@@ -43,6 +45,11 @@ fn instances_from_rows(rows: &[AnyRow]) -> Result<Vec<Instance>, DbError> {
                 store_payloads: get_bool(row, "store_payloads")?,
                 max_concurrency: row.try_get("max_concurrency")?,
                 customer_max_concurrency: row.try_get("customer_max_concurrency")?,
+                customer: CustomerContext {
+                    external_id: row.try_get("customer_external_id")?,
+                    name: row.try_get("customer_name")?,
+                    labels: get_json(row, "customer_labels")?,
+                },
                 created_at: row.try_get("created_at")?,
                 updated_at: row.try_get("updated_at")?,
             });
@@ -103,14 +110,22 @@ impl Db {
     /// Deploys a version for a customer, with one new webhook token per webhook flow.
     pub async fn create_instance(&self, org: &str, new: &NewInstance, now: Millis) -> Result<Instance, DbError> {
         let mut tx = self.begin_write().await?;
-        let customer = sqlx::query("SELECT 1 FROM customers WHERE org_id = $1 AND id = $2")
-            .bind(org)
-            .bind(&new.customer_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if customer.is_none() {
+        let customer = sqlx::query(
+            "SELECT external_id, name, labels, max_concurrency FROM customers WHERE org_id = $1 AND id = $2",
+        )
+        .bind(org)
+        .bind(&new.customer_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(customer) = customer else {
             return Err(DbError::NotFound(format!("customer {}", new.customer_id)));
-        }
+        };
+        let customer_max_concurrency: Option<i64> = customer.try_get("max_concurrency")?;
+        let customer = CustomerContext {
+            external_id: customer.try_get("external_id")?,
+            name: customer.try_get("name")?,
+            labels: get_json(&customer, "labels")?,
+        };
         check_version(&mut tx, org, &new.integration_id, new.version).await?;
         let id = new_id("ins");
         sqlx::query(
@@ -146,7 +161,8 @@ impl Db {
             retention_days: None,
             store_payloads: true,
             max_concurrency: None,
-            customer_max_concurrency: None,
+            customer_max_concurrency,
+            customer,
             created_at: now,
             updated_at: now,
         })
@@ -173,6 +189,7 @@ impl Db {
                 "SELECT ",
                 instance_cols!(),
                 " FROM (SELECT * FROM instances WHERE org_id = $1 AND id > $2{} ORDER BY id LIMIT {}) i
+                  JOIN customers c ON c.id = i.customer_id
                   LEFT JOIN webhooks w ON w.instance_id = i.id ORDER BY i.id, w.flow_key"
             ),
             f.sql, limit_param
@@ -193,7 +210,8 @@ impl Db {
         let rows = sqlx::query(concat!(
             "SELECT ",
             instance_cols!(),
-            " FROM instances i LEFT JOIN webhooks w ON w.instance_id = i.id
+            " FROM instances i JOIN customers c ON c.id = i.customer_id
+              LEFT JOIN webhooks w ON w.instance_id = i.id
               WHERE i.org_id = $1 AND i.id = $2 ORDER BY w.flow_key"
         ))
         .bind(org)
@@ -306,6 +324,7 @@ impl Db {
             instance_cols!(),
             ", t.flow_key AS target_flow
               FROM webhooks t JOIN instances i ON i.id = t.instance_id
+              JOIN customers c ON c.id = i.customer_id
               LEFT JOIN webhooks w ON w.instance_id = i.id
               WHERE t.token = $1 ORDER BY w.flow_key"
         ))

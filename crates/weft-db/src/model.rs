@@ -155,6 +155,15 @@ pub struct IntegrationVersion {
     pub created_at: Millis,
 }
 
+/// The customer of an instance as flows see it (`customer.*`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CustomerContext {
+    pub external_id: Option<String>,
+    pub name: String,
+    pub labels: Map<String, Value>,
+}
+
+/// A deployed instance with its webhook tokens.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Instance {
     pub id: String,
@@ -176,6 +185,9 @@ pub struct Instance {
     /// The customer's limit across all its instances (read along, so the webhook path knows
     /// without another query whether an execution must wait in the queue).
     pub customer_max_concurrency: Option<i64>,
+    /// What flows see of the customer (`customer.*` in expressions), read along for the same
+    /// reason: no customer query per execution.
+    pub customer: CustomerContext,
     pub created_at: Millis,
     pub updated_at: Millis,
 }

@@ -12,8 +12,8 @@ use std::time::Duration;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, oneshot, watch};
 use weft_components::{ActionContext, LogSink, Registry};
 use weft_db::{
-    Checkpoint, CustomerRef, Db, DbError, Execution, ExecutionStatus, Finish, Instance, LogRow, Notification,
-    ScopeKind, StateError, StateOp, StateScope, StateWrite, StepRow,
+    Checkpoint, Db, DbError, Execution, ExecutionStatus, Finish, Instance, LogRow, Notification, ScopeKind, StateError,
+    StateOp, StateScope, StateWrite, StepRow,
 };
 use weft_flow::{CallId, Command, CompiledFlow, Event, Run, RunContext, RunStatus, StepRecord, advance, resume};
 use weft_model::redact::{REDACTED, Redactor};
@@ -378,15 +378,14 @@ impl Worker {
             let msg = format!("instance {} was deleted", exe.instance_id);
             return self.fail_early(&exe, &respond, StepError::new(ErrorKind::Component, msg)).await;
         };
-        let customer = db.get_customer(&exe.org_id, &CustomerRef::Id(exe.customer_id.clone())).await?;
         let config = instance.config.as_object().cloned().unwrap_or_default();
         let redactor = Redactor::new(&loaded.def, &config);
         let ctx = RunContext {
             config: Value::Object(config),
             instance: json!({"id": instance.id, "name": instance.name, "version": instance.version}),
-            customer: customer
-                .map(|c| json!({"id": c.id, "external_id": c.external_id, "name": c.name, "labels": c.labels}))
-                .unwrap_or(Value::Null),
+            // Read along with the instance: no customer query per execution.
+            customer: json!({"id": instance.customer_id, "external_id": instance.customer.external_id,
+                             "name": instance.customer.name, "labels": instance.customer.labels}),
             execution: json!({"id": exe.id, "flow": exe.flow_key, "attempt": exe.attempts}),
         };
         // The checkpoint holds no trigger (see `stored_state`): the execution row has it whole.
