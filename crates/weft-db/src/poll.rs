@@ -56,7 +56,7 @@ impl Db {
     ) -> Result<Option<Vec<Execution>>, DbError> {
         if let Some(owner) = executions.iter().find_map(|n| n.claimed_by.as_ref()) {
             return Err(DbError::Invalid(format!(
-                "a polled execution is queued for any runner, not claimed (by `{owner}`)"
+                "an execution fired by a schedule or poll is queued for any runner, not claimed (by `{owner}`)"
             )));
         }
         if next_fire_at <= due_at {

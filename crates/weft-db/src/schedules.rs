@@ -15,9 +15,8 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::executions::{NewRow, insert_execution};
-use crate::util::{json_text, new_id};
-use crate::{Db, DbError, Execution, ExecutionStatus, Millis, NewExecution, QueuePolicy};
+use crate::util::new_id;
+use crate::{Db, DbError, Execution, Millis, NewExecution, QueuePolicy};
 
 /// A stored schedule.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -176,74 +175,8 @@ impl Db {
         policy: QueuePolicy,
         now: Millis,
     ) -> Result<Option<Execution>, DbError> {
-        if let Some(owner) = &new.claimed_by {
-            return Err(DbError::Invalid(format!(
-                "a scheduled execution is queued for any runner, not claimed (by `{owner}`)"
-            )));
-        }
-        if next_fire_at <= due_at {
-            return Err(DbError::Invalid(format!(
-                "schedule {id}: the next fire time {next_fire_at} must be after the due time {due_at}"
-            )));
-        }
-        let mut tx = self.begin_write().await?;
-        let moved = sqlx::query(
-            "UPDATE schedules SET next_fire_at = $1, updated_at = $2
-             WHERE id = $3 AND next_fire_at = $4
-               AND EXISTS (SELECT 1 FROM instances i WHERE i.id = schedules.instance_id AND i.enabled = 1)",
-        )
-        .bind(next_fire_at)
-        .bind(now)
-        .bind(id)
-        .bind(due_at)
-        .execute(&mut *tx)
-        .await?;
-        if moved.rows_affected() == 0 {
-            return Ok(None);
-        }
-        let row = NewRow {
-            id: new_id("exe"),
-            org_id: new.org_id.clone(),
-            instance_id: new.instance_id.clone(),
-            customer_id: new.customer_id.clone(),
-            integration_id: new.integration_id.clone(),
-            version: new.version,
-            flow_key: new.flow_key.clone(),
-            status: ExecutionStatus::Queued,
-            trigger: json_text(&new.trigger),
-            attempts: 0,
-            replay_of: new.replay_of.clone(),
-            lease_owner: None,
-            lease_until: None,
-            run_at: now,
-            created_at: now,
-            started_at: None,
-            queue_limit: policy.column(),
-            fifo: policy.fifo,
-        };
-        insert_execution(&mut tx, &row).await?;
-        tx.commit().await?;
-        Ok(Some(Execution {
-            id: row.id.clone(),
-            org_id: new.org_id.clone(),
-            instance_id: new.instance_id.clone(),
-            customer_id: new.customer_id.clone(),
-            integration_id: new.integration_id.clone(),
-            version: new.version,
-            flow_key: new.flow_key.clone(),
-            status: ExecutionStatus::Queued,
-            trigger: new.trigger.clone(),
-            result: None,
-            error: None,
-            response: None,
-            state: None,
-            attempts: 0,
-            replay_of: new.replay_of.clone(),
-            lease_owner: None,
-            lease_until: None,
-            created_at: now,
-            started_at: None,
-            finished_at: None,
-        }))
+        // A scheduled firing is a poll firing with one execution and no poll state.
+        let fired = self.fire_poll(id, due_at, next_fire_at, None, std::slice::from_ref(new), policy, now).await?;
+        Ok(fired.and_then(|mut v| v.pop()))
     }
 }
