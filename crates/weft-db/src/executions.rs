@@ -370,39 +370,17 @@ pub(crate) struct NewRow {
 }
 
 pub(crate) async fn insert_execution(conn: &mut AnyConnection, r: &NewRow) -> Result<(), DbError> {
-    sqlx::query(
-        "INSERT INTO executions (id, org_id, instance_id, customer_id, integration_id, version,
-             flow_key, status, trigger_data, attempts, replay_of, lease_owner, lease_until,
-             run_at, step_seq, log_seq, created_at, started_at, queue_limit, fifo)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 0, 0, $15, $16, $17, $18)",
-    )
-    .bind(&r.id)
-    .bind(&r.org_id)
-    .bind(&r.instance_id)
-    .bind(&r.customer_id)
-    .bind(&r.integration_id)
-    .bind(r.version)
-    .bind(&r.flow_key)
-    .bind(r.status.as_str())
-    .bind(&r.trigger)
-    .bind(r.attempts)
-    .bind(r.replay_of.as_deref())
-    .bind(r.lease_owner.as_deref())
-    .bind(r.lease_until)
-    .bind(r.run_at)
-    .bind(r.created_at)
-    .bind(r.started_at)
-    .bind(r.queue_limit)
-    .bind(i64::from(r.fifo))
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
+    match insert_keyed(conn, r, None).await? {
+        true => Ok(()),
+        // Without a key only the primary key could conflict: fresh ids never do.
+        false => Err(DbError::Conflict(format!("execution {} exists already", r.id))),
+    }
 }
 
-/// Inserts the row with an idempotency key; false (and nothing written) when the instance used
-/// the key already. A conflict is an answer here, not an error: an error would make a SQLite
-/// group batch replay job by job.
-async fn insert_keyed(conn: &mut AnyConnection, r: &NewRow, key: &str) -> Result<bool, DbError> {
+/// Inserts the row (with its idempotency key, if any); false (and nothing written) when the
+/// instance used the key already. A conflict is an answer here, not an error: an error would
+/// make a group batch replay job by job.
+async fn insert_keyed(conn: &mut AnyConnection, r: &NewRow, key: Option<&str>) -> Result<bool, DbError> {
     let done = sqlx::query(
         "INSERT INTO executions (id, org_id, instance_id, customer_id, integration_id, version,
              flow_key, status, trigger_data, attempts, replay_of, lease_owner, lease_until,
@@ -440,7 +418,7 @@ async fn insert_or_find(conn: &mut AnyConnection, r: &NewRow, key: Option<&str>)
         insert_execution(conn, r).await?;
         return Ok(None);
     };
-    if insert_keyed(conn, r, key).await? {
+    if insert_keyed(conn, r, Some(key)).await? {
         return Ok(None);
     }
     let row = sqlx::query(concat!(
