@@ -51,12 +51,15 @@ macro_rules! claimable {
 /// customer in claim order, and a candidate is taken only if the running ones plus those
 /// before it in the batch stay within each limit.
 macro_rules! ranked_within_limits {
-    () => {
-        "ranked AS (SELECT x.id, w.r, x.run_at, x.instance_id, x.customer_id, x.flow_key, x.queue_limit,
+    ($cand_join:literal) => {
+        concat!(
+            "ranked AS (SELECT x.id, w.r, x.run_at, x.instance_id, x.customer_id, x.flow_key, x.queue_limit,
                  ROW_NUMBER() OVER (PARTITION BY x.instance_id, x.flow_key ORDER BY w.r, x.run_at, x.id) AS fr,
                  ROW_NUMBER() OVER (PARTITION BY x.instance_id ORDER BY w.r, x.run_at, x.id) AS ir,
                  ROW_NUMBER() OVER (PARTITION BY x.customer_id ORDER BY w.r, x.run_at, x.id) AS cr
-             FROM cand w JOIN executions x ON x.id = w.id),
+             FROM cand w ",
+            $cand_join,
+            "),
          ok AS (SELECT k.id, k.r, k.run_at FROM ranked k
              WHERE (k.queue_limit IS NULL OR k.fr + (SELECT COUNT(*) FROM executions r
                      WHERE r.instance_id = k.instance_id AND r.flow_key = k.flow_key
@@ -69,6 +72,7 @@ macro_rules! ranked_within_limits {
                    AND cu.max_concurrency IS NOT NULL AND cu.max_concurrency < k.cr +
                        (SELECT COUNT(*) FROM executions r WHERE r.customer_id = k.customer_id
                             AND r.status = 'running' AND r.lease_until > $3))) "
+        )
     };
 }
 
@@ -94,7 +98,7 @@ macro_rules! ranked_within_limits {
 ///
 /// Parameters: $1 owner, $2 lease until, $3 now, $4 limit, $5 candidate depth.
 macro_rules! claim_walk {
-    ($customer_index:literal, $next_in_customer:literal, $walk_limit:literal) => {
+    ($customer_index:literal, $next_in_customer:literal, $walk_limit:literal, $join_open:literal, $join_close:literal) => {
         concat!(
             "WITH RECURSIVE
              cust(cid) AS (
@@ -112,21 +116,25 @@ macro_rules! claim_walk {
                  FROM cust c WHERE c.cid IS NOT NULL
              ),
              walk(cid, id, run_at, r) AS (
-                 SELECT c.cid, h.id, h.run_at, 1 FROM cust c JOIN executions h ON h.id =
-                     (SELECT e.id FROM executions e
-                      WHERE e.customer_id = c.cid AND e.status IN ('queued', 'running') AND e.run_at <= $3",
+                 SELECT c.cid, h.id, h.run_at, 1 FROM cust c ",
+            $join_open,
+            " WHERE e.customer_id = c.cid AND e.status IN ('queued', 'running') AND e.run_at <= $3",
             claimable!(),
             "
-                      ORDER BY e.customer_id, e.run_at, e.id LIMIT 1)
+                      ORDER BY e.customer_id, e.run_at, e.id LIMIT 1",
+            $join_close,
+            "
                  UNION ALL
-                 SELECT w.cid, n.id, n.run_at, w.r + 1 FROM walk w JOIN executions n ON n.id =
-                     (SELECT e.id FROM executions e
-                      WHERE e.customer_id = w.cid AND e.status IN ('queued', 'running') AND e.run_at <= $3
+                 SELECT w.cid, h.id, h.run_at, w.r + 1 FROM walk w ",
+            $join_open,
+            " WHERE e.customer_id = w.cid AND e.status IN ('queued', 'running') AND e.run_at <= $3
                           AND ",
             $next_in_customer,
             claimable!(),
             "
-                      ORDER BY e.customer_id, e.run_at, e.id LIMIT 1)
+                      ORDER BY e.customer_id, e.run_at, e.id LIMIT 1",
+            $join_close,
+            "
                  WHERE w.r < $5 ",
             $walk_limit,
             "
@@ -143,10 +151,12 @@ const CLAIM_SQLITE: &str = concat!(
     claim_walk!(
         "INDEXED BY executions_fair",
         "(e.run_at, e.id) > (w.run_at, w.id)",
-        "LIMIT $5 + (SELECT COUNT(*) FROM cust)"
+        "LIMIT $5 + (SELECT COUNT(*) FROM cust)",
+        "JOIN executions h ON h.id = (SELECT e.id FROM executions e",
+        ")"
     ),
     ", cand AS (SELECT id, r FROM walk), ",
-    ranked_within_limits!(),
+    ranked_within_limits!("JOIN executions x ON x.id = w.id"),
     "UPDATE executions SET status = 'running', lease_owner = $1, lease_until = $2,
          run_at = $2, attempts = attempts + 1, started_at = COALESCE(started_at, $3)
      WHERE id IN (SELECT id FROM ok ORDER BY r, run_at, id LIMIT $4)
@@ -158,11 +168,20 @@ const CLAIM_SQLITE: &str = concat!(
 /// `cand` stops the walk (a LIMIT inside a recursive CTE is not allowed there). The candidates
 /// are re-checked and locked in fair order; concurrent claimers skip rows another claimer has
 /// locked instead of waiting for them, so N runners claim N disjoint batches in parallel (the
-/// candidate depth is a few times the limit for that reason).
+/// candidate depth is a few times the limit for that reason). The walk steps and the candidates
+/// are read through `LATERAL (… LIMIT 1)`: joined plainly, PostgreSQL planned hash joins over a
+/// sequential scan of the whole table (finished history included), so every claim got slower
+/// as the table grew.
 const CLAIM_POSTGRES: &str = concat!(
-    claim_walk!("", "(e.customer_id, e.run_at, e.id) > (w.cid, w.run_at, w.id)", ""),
+    claim_walk!(
+        "",
+        "(e.customer_id, e.run_at, e.id) > (w.cid, w.run_at, w.id)",
+        "",
+        "CROSS JOIN LATERAL (SELECT e.id, e.run_at FROM executions e",
+        ") h"
+    ),
     ", cand AS (SELECT id, r FROM walk LIMIT $5 + (SELECT COUNT(*) FROM cust)), ",
-    ranked_within_limits!(),
+    ranked_within_limits!("CROSS JOIN LATERAL (SELECT * FROM executions x WHERE x.id = w.id LIMIT 1) x"),
     "UPDATE executions SET status = 'running', lease_owner = $1, lease_until = $2,
          run_at = $2, attempts = attempts + 1, started_at = COALESCE(started_at, $3)
      WHERE id IN (SELECT x.id FROM executions x JOIN ok c ON c.id = x.id
@@ -743,14 +762,20 @@ impl Db {
             Backend::Sqlite => i64::from(limit),
             Backend::Postgres => i64::from(limit) * POSTGRES_CANDIDATES_PER_CLAIM,
         };
-        let rows = sqlx::query(sql)
-            .bind(owner)
-            .bind(now + lease_ms)
-            .bind(now)
-            .bind(i64::from(limit))
-            .bind(depth)
-            .fetch_all(&self.write)
-            .await?;
+        let query = sqlx::query(sql).bind(owner).bind(now + lease_ms).bind(now).bind(i64::from(limit)).bind(depth);
+        let rows = match self.backend {
+            Backend::Sqlite => query.fetch_all(&self.write).await?,
+            Backend::Postgres => {
+                // The planner's estimate for this statement is far above `jit_above_cost` (it
+                // cannot see that the walk stops early), and compiling it took longer than
+                // running it: tens of milliseconds per claim, on the runner's critical path.
+                let mut tx = self.write.begin().await?;
+                sqlx::query("SET LOCAL jit = off").execute(&mut *tx).await?;
+                let rows = query.fetch_all(&mut *tx).await?;
+                tx.commit().await?;
+                rows
+            }
+        };
         let mut claimed = rows.iter().map(execution_from_row).collect::<Result<Vec<_>, _>>()?;
         // RETURNING has no defined order.
         claimed.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
