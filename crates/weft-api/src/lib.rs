@@ -6,6 +6,7 @@ mod auth;
 mod error;
 mod extract;
 mod routes;
+mod targets;
 mod views;
 mod wait;
 
@@ -59,11 +60,20 @@ pub struct AppState {
     pub ready: Arc<AtomicBool>,
     /// Requests waiting for executions run on other nodes (see `wait`).
     waiters: Arc<wait::Waiters>,
+    /// Recently used webhook targets (see `targets`).
+    targets: Arc<targets::Targets>,
 }
 
 impl AppState {
     pub fn new(db: Db, worker: Worker, cfg: ApiConfig) -> AppState {
-        AppState { db, worker, cfg: Arc::new(cfg), ready: Arc::new(AtomicBool::new(true)), waiters: Default::default() }
+        AppState {
+            db,
+            worker,
+            cfg: Arc::new(cfg),
+            ready: Arc::new(AtomicBool::new(true)),
+            waiters: Default::default(),
+            targets: Default::default(),
+        }
     }
 
     pub fn set_ready(&self, ready: bool) {

@@ -144,6 +144,7 @@ pub async fn update(
             .map_err(|e| ApiError::from_db("customer", e))?;
         c.max_concurrency = limit;
     }
+    s.targets.clear();
     Ok(Json(c.into()))
 }
 
@@ -155,5 +156,6 @@ pub async fn delete(State(s): State<AppState>, auth: Auth, Path(r): Path<String>
     auth.require(Permission::Operate)?;
     let c = find(&s, auth.org(), &r).await?;
     s.db.delete_customer(auth.org(), &c.id).await.map_err(|e| ApiError::from_db("customer", e))?;
+    s.targets.clear();
     Ok(StatusCode::NO_CONTENT)
 }

@@ -57,10 +57,11 @@ pub async fn receive(
     RawQuery(query): RawQuery,
     RawBody(body): RawBody,
 ) -> ApiResult<Response> {
-    let target =
-        s.db.webhook_target(&token)
-            .await?
-            .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "webhook.not_found", "no webhook at this URL"))?;
+    let target = s
+        .targets
+        .get(&s.db, &token)
+        .await?
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "webhook.not_found", "no webhook at this URL"))?;
     let instance = target.instance;
     if !instance.enabled {
         return Err(super::instances::paused(&instance.id));

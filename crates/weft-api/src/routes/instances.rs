@@ -292,6 +292,7 @@ pub async fn get(State(s): State<AppState>, auth: Auth, Path(id): Path<String>) 
 pub async fn delete(State(s): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<StatusCode> {
     auth.require(Permission::Operate)?;
     s.db.delete_instance(auth.org(), &id).await.map_err(|e| ApiError::from_db("instance", e))?;
+    s.targets.clear();
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -301,6 +302,7 @@ async fn set_enabled(s: AppState, auth: Auth, id: String, enabled: bool) -> ApiR
         s.db.set_instance_enabled(auth.org(), &id, enabled, now_ms())
             .await
             .map_err(|e| ApiError::from_db("instance", e))?;
+    s.targets.clear();
     Ok(Json(view(&s, i).await?))
 }
 
@@ -362,6 +364,7 @@ pub async fn upgrade(
     let up = InstanceUpgrade { version, config: Value::Object(config), webhook_flows: webhook_flows(&loaded.def) };
     let i =
         s.db.upgrade_instance(auth.org(), &id, &up, now_ms()).await.map_err(|e| ApiError::from_db("instance", e))?;
+    s.targets.clear();
     store_schedules(&s, &i, schedules).await?;
     Ok(Json(view(&s, i).await?))
 }

@@ -98,5 +98,6 @@ pub async fn instance_settings(
             .await
             .map_err(|e| ApiError::from_db("instance", e))?;
     }
+    s.targets.clear();
     Ok(Json(view(&s, find(&s, auth.org(), &id).await?).await?))
 }
