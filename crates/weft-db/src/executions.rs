@@ -388,6 +388,71 @@ pub(crate) struct NewRow {
     pub(crate) fifo: bool,
 }
 
+impl NewRow {
+    /// The row for `new`: queued, or running with a lease when created claimed.
+    pub(crate) fn new(new: &NewExecution, policy: QueuePolicy, now: Millis) -> Result<NewRow, DbError> {
+        let (status, lease_until, attempts, started_at, run_at) = match &new.claimed_by {
+            Some(owner) => {
+                if new.lease_ms <= 0 {
+                    return Err(DbError::Invalid(format!(
+                        "execution claimed by `{owner}` needs a positive lease_ms, got {}",
+                        new.lease_ms
+                    )));
+                }
+                let until = now + new.lease_ms;
+                (ExecutionStatus::Running, Some(until), 1, Some(now), until)
+            }
+            None => (ExecutionStatus::Queued, None, 0, None, now),
+        };
+        Ok(NewRow {
+            id: new_id("exe"),
+            org_id: new.org_id.clone(),
+            instance_id: new.instance_id.clone(),
+            customer_id: new.customer_id.clone(),
+            integration_id: new.integration_id.clone(),
+            version: new.version,
+            flow_key: new.flow_key.clone(),
+            status,
+            trigger: json_text(&new.trigger),
+            attempts,
+            replay_of: new.replay_of.clone(),
+            lease_owner: new.claimed_by.clone(),
+            lease_until,
+            run_at,
+            created_at: now,
+            started_at,
+            queue_limit: policy.column(),
+            fifo: policy.fifo,
+        })
+    }
+
+    /// The execution this row stores once inserted (`trigger` is the row's, unserialized).
+    pub(crate) fn execution(&self, trigger: serde_json::Value) -> Execution {
+        Execution {
+            id: self.id.clone(),
+            org_id: self.org_id.clone(),
+            instance_id: self.instance_id.clone(),
+            customer_id: self.customer_id.clone(),
+            integration_id: self.integration_id.clone(),
+            version: self.version,
+            flow_key: self.flow_key.clone(),
+            status: self.status,
+            trigger,
+            result: None,
+            error: None,
+            response: None,
+            state: None,
+            attempts: self.attempts,
+            replay_of: self.replay_of.clone(),
+            lease_owner: self.lease_owner.clone(),
+            lease_until: self.lease_until,
+            created_at: self.created_at,
+            started_at: self.started_at,
+            finished_at: None,
+        }
+    }
+}
+
 pub(crate) async fn insert_execution(conn: &mut AnyConnection, r: &NewRow) -> Result<(), DbError> {
     match insert_keyed(conn, r, None).await? {
         true => Ok(()),
@@ -598,40 +663,8 @@ impl Db {
         policy: QueuePolicy,
         now: Millis,
     ) -> Result<(Execution, bool), DbError> {
-        let id = new_id("exe");
-        let (status, lease_until, attempts, started_at, run_at) = match &new.claimed_by {
-            Some(owner) => {
-                if new.lease_ms <= 0 {
-                    return Err(DbError::Invalid(format!(
-                        "execution claimed by `{owner}` needs a positive lease_ms, got {}",
-                        new.lease_ms
-                    )));
-                }
-                let until = now + new.lease_ms;
-                (ExecutionStatus::Running, Some(until), 1, Some(now), until)
-            }
-            None => (ExecutionStatus::Queued, None, 0, None, now),
-        };
-        let row = Arc::new(NewRow {
-            id: id.clone(),
-            org_id: new.org_id.clone(),
-            instance_id: new.instance_id.clone(),
-            customer_id: new.customer_id.clone(),
-            integration_id: new.integration_id.clone(),
-            version: new.version,
-            flow_key: new.flow_key.clone(),
-            status,
-            trigger: json_text(&new.trigger),
-            attempts,
-            replay_of: new.replay_of.clone(),
-            lease_owner: new.claimed_by.clone(),
-            lease_until,
-            run_at,
-            created_at: now,
-            started_at,
-            queue_limit: policy.column(),
-            fifo: policy.fifo,
-        });
+        let row = Arc::new(NewRow::new(new, policy, now)?);
+        let created_row = row.clone();
         let key = new.idempotency_key.clone();
         let found: Arc<Mutex<Option<Execution>>> = Arc::default();
         let slot = found.clone();
@@ -648,28 +681,7 @@ impl Db {
         if let Some(existing) = found.lock().expect("idempotency slot lock").take() {
             return Ok((existing, false));
         }
-        let created = Execution {
-            id,
-            org_id: new.org_id.clone(),
-            instance_id: new.instance_id.clone(),
-            customer_id: new.customer_id.clone(),
-            integration_id: new.integration_id.clone(),
-            version: new.version,
-            flow_key: new.flow_key.clone(),
-            status,
-            trigger: new.trigger.clone(),
-            result: None,
-            error: None,
-            response: None,
-            state: None,
-            attempts,
-            replay_of: new.replay_of.clone(),
-            lease_owner: new.claimed_by.clone(),
-            lease_until,
-            created_at: now,
-            started_at,
-            finished_at: None,
-        };
+        let created = created_row.execution(new.trigger.clone());
         Ok((created, true))
     }
 

@@ -13,8 +13,8 @@ use serde_json::Value;
 use sqlx::Row;
 
 use crate::executions::{NewRow, insert_execution};
-use crate::util::{json_text, new_id};
-use crate::{Db, DbError, Execution, ExecutionStatus, Millis, NewExecution, QueuePolicy};
+use crate::util::json_text;
+use crate::{Db, DbError, Execution, Millis, NewExecution, QueuePolicy};
 
 impl Db {
     /// The stored state of the poll trigger of `flow_key` in `instance_id`; `None` before its
@@ -98,49 +98,9 @@ impl Db {
         }
         let mut out = Vec::with_capacity(executions.len());
         for new in executions {
-            let row = NewRow {
-                id: new_id("exe"),
-                org_id: new.org_id.clone(),
-                instance_id: new.instance_id.clone(),
-                customer_id: new.customer_id.clone(),
-                integration_id: new.integration_id.clone(),
-                version: new.version,
-                flow_key: new.flow_key.clone(),
-                status: ExecutionStatus::Queued,
-                trigger: json_text(&new.trigger),
-                attempts: 0,
-                replay_of: new.replay_of.clone(),
-                lease_owner: None,
-                lease_until: None,
-                run_at: now,
-                created_at: now,
-                started_at: None,
-                queue_limit: policy.column(),
-                fifo: policy.fifo,
-            };
+            let row = NewRow::new(new, policy, now)?;
             insert_execution(&mut tx, &row).await?;
-            out.push(Execution {
-                id: row.id,
-                org_id: new.org_id.clone(),
-                instance_id: new.instance_id.clone(),
-                customer_id: new.customer_id.clone(),
-                integration_id: new.integration_id.clone(),
-                version: new.version,
-                flow_key: new.flow_key.clone(),
-                status: ExecutionStatus::Queued,
-                trigger: new.trigger.clone(),
-                result: None,
-                error: None,
-                response: None,
-                state: None,
-                attempts: 0,
-                replay_of: new.replay_of.clone(),
-                lease_owner: None,
-                lease_until: None,
-                created_at: now,
-                started_at: None,
-                finished_at: None,
-            });
+            out.push(row.execution(new.trigger.clone()));
         }
         tx.commit().await?;
         Ok(Some(out))
