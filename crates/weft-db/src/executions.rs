@@ -172,6 +172,12 @@ const CLAIM_SQLITE: &str = concat!(
 /// are read through `LATERAL (… LIMIT 1)`: joined plainly, PostgreSQL planned hash joins over a
 /// sequential scan of the whole table (finished history included), so every claim got slower
 /// as the table grew.
+///
+/// The limits need no lock between concurrent claimers although each reads its own snapshot:
+/// every claimer ranks the same queue front (oldest first within each limit), so two claimers
+/// that both see a slot free pick the same execution for it, and the one that loses the row lock
+/// skips it (a row claimed meanwhile fails the re-check under `FOR UPDATE`). A stale snapshot
+/// only over-counts running executions. `racing_claimers_never_exceed_limits` races eight.
 const CLAIM_POSTGRES: &str = concat!(
     claim_walk!(
         "",

@@ -17,6 +17,7 @@ db_tests!(
     customer_limit_caps_running_executions,
     limits_keep_fairness_across_customers,
     requeue_waits_for_run_at_and_keeps_checkpoint,
+    racing_claimers_never_exceed_limits,
 );
 
 const T0: Millis = 1_700_000_000_000;
@@ -272,4 +273,59 @@ async fn requeue_waits_for_run_at_and_keeps_checkpoint(t: &TestDb) {
     assert_eq!(again.state, Some(state));
     let logs = db.list_logs(&e.id, &Page { cursor: None, limit: 100 }).await.unwrap();
     assert_eq!(logs.items.len(), 1);
+}
+
+/// Eight claimers racing on one database (PostgreSQL: eight connections, each claim its own
+/// transaction), with different batch sizes and with finishes committing among them, never push
+/// a limited flow, instance or customer past its limit between them.
+async fn racing_claimers_never_exceed_limits(t: &TestDb) {
+    let db = &t.db;
+    let fx = fixture(db, 2).await;
+    let throttled_ins = instance(db, &fx, 0).await;
+    let fifo_ins = instance(db, &fx, 0).await;
+    let capped_ins = instance(db, &fx, 1).await;
+    db.set_instance_max_concurrency(&fx.org, &capped_ins, Some(3)).await.unwrap();
+    let throttled = QueuePolicy { limit: Some(2), fifo: false };
+    enqueue(db, &fx, (0, &throttled_ins), "hook", throttled, 24, T0).await;
+    let fifo = enqueue(db, &fx, (0, &fifo_ins), "hook", FIFO, 12, T0 + 100).await;
+    enqueue(db, &fx, (1, &capped_ins), "hook", QueuePolicy::PARALLEL, 24, T0 + 200).await;
+
+    let now = T0 + 1_000;
+    let (mut running, mut finished_fifo, mut done) = (Vec::<Execution>::new(), Vec::new(), 0);
+    for round in 0..500 {
+        // The oldest running execution of each instance finishes while the claimers claim.
+        let mut finishing: Vec<Execution> = Vec::new();
+        running.retain(|e| {
+            let first = !finishing.iter().any(|f| f.instance_id == e.instance_id);
+            if first {
+                finishing.push(e.clone());
+            }
+            !first
+        });
+        done += finishing.len();
+        finished_fifo.extend(finishing.iter().filter(|e| e.instance_id == fifo_ins).map(|e| e.id.clone()));
+        let finishes = finishing.into_iter().map(|e| {
+            let db = db.clone();
+            tokio::spawn(async move { finish(&db, &e, now).await })
+        });
+        let claims = (0..8u32).map(|n| {
+            let db = db.clone();
+            tokio::spawn(async move { db.claim_executions(&format!("r{n}"), n + 1, LEASE, now).await.unwrap() })
+        });
+        let (claims, finishes) =
+            futures::future::join(futures::future::join_all(claims), futures::future::join_all(finishes)).await;
+        finishes.into_iter().for_each(|f| f.unwrap());
+        for claim in claims {
+            running.extend(claim.unwrap());
+        }
+        let count = |ins: &str| running.iter().filter(|e| e.instance_id == ins).count();
+        assert!(count(&throttled_ins) <= 2, "round {round}: {} of throttled(2) running", count(&throttled_ins));
+        assert!(count(&fifo_ins) <= 1, "round {round}: {} of a fifo flow running", count(&fifo_ins));
+        assert!(count(&capped_ins) <= 3, "round {round}: {} of an instance capped at 3", count(&capped_ins));
+        if running.is_empty() && done > 0 {
+            break;
+        }
+    }
+    assert_eq!(done, 60, "every execution ran once");
+    assert_eq!(finished_fifo, fifo.iter().map(|e| e.id.clone()).collect::<Vec<_>>(), "fifo in arrival order");
 }
