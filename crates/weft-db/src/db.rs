@@ -85,6 +85,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0007_poll_state.sql"),
         include_str!("../migrations/postgres/0007_poll_state.sql"),
     ),
+    (
+        8,
+        "leases",
+        include_str!("../migrations/sqlite/0008_leases.sql"),
+        include_str!("../migrations/postgres/0008_leases.sql"),
+    ),
 ];
 
 /// Read connections for a SQLite file; reads run in parallel under WAL.

@@ -800,18 +800,20 @@ impl Db {
         Ok(claimed)
     }
 
-    /// Extends `owner`'s lease to `now + lease_ms`; false if it no longer holds the lease.
-    pub async fn renew_lease(&self, id: &str, owner: &str, lease_ms: i64, now: Millis) -> Result<bool, DbError> {
-        let done = sqlx::query(
+    /// Extends every lease `owner` holds to `now + lease_ms`, in one statement (a runner's
+    /// heartbeat); returns the ids of the executions renewed. One missing from them that the
+    /// runner still drives was taken over (its lease had expired): that runner must stop it.
+    pub async fn renew_leases(&self, owner: &str, lease_ms: i64, now: Millis) -> Result<Vec<String>, DbError> {
+        let ids = sqlx::query_scalar(
             "UPDATE executions SET lease_until = $1, run_at = $1
-             WHERE id = $2 AND lease_owner = $3 AND status = 'running'",
+             WHERE lease_owner = $2 AND status = 'running'
+             RETURNING id",
         )
         .bind(now + lease_ms)
-        .bind(id)
         .bind(owner)
-        .execute(&self.write)
+        .fetch_all(&self.write)
         .await?;
-        Ok(done.rows_affected() == 1)
+        Ok(ids)
     }
 
     /// Saves the engine state and appends steps and logs (and the sync response, if given) in

@@ -27,7 +27,7 @@
 //! [`Db::create_execution`] returns, so an accepted webhook survives a crash of any process.
 //! Runners call [`Db::claim_executions`], which atomically turns due executions into `running`
 //! with a *lease* (`lease_owner`, `lease_until`) and bumps `attempts`. A runner keeps its lease
-//! alive with [`Db::renew_lease`]; if it dies, the lease expires and the next claim picks the
+//! alive with [`Db::renew_leases`]; if it dies, the lease expires and the next claim picks the
 //! execution up again, resuming from the engine state saved by the last [`Db::checkpoint`].
 //! Checkpoints and [`Db::finish_execution`] only succeed for the current lease owner
 //! ([`DbError::LeaseLost`] otherwise), so a runner that lost its lease can never overwrite the

@@ -436,8 +436,8 @@ async fn execution_lifecycle(t: &TestDb) {
     assert!(db.claim_executions("r2", 10, 1_000, T0 + 500).await.unwrap().is_empty());
 
     // renew keeps it; a checkpoint by the owner appends steps and logs in order
-    assert!(db.renew_lease(&c.id, "r1", 1_000, T0 + 900).await.unwrap());
-    assert!(!db.renew_lease(&c.id, "r2", 1_000, T0 + 900).await.unwrap());
+    assert_eq!(db.renew_leases("r1", 1_000, T0 + 900).await.unwrap(), vec![c.id.clone()]);
+    assert_eq!(db.renew_leases("r2", 1_000, T0 + 900).await.unwrap(), Vec::<String>::new());
     assert!(db.claim_executions("r2", 10, 1_000, T0 + 1_500).await.unwrap().is_empty());
     let state1 = json!({"done": ["a", "b"]});
     db.checkpoint(&Checkpoint {
@@ -470,7 +470,7 @@ async fn execution_lifecycle(t: &TestDb) {
         })
         .await;
     assert!(matches!(&stale, Err(DbError::LeaseLost(m)) if m.contains("r2")), "{stale:?}");
-    assert!(!db.renew_lease(&c.id, "r1", 1_000, T0 + 1_900).await.unwrap());
+    assert!(!db.renew_leases("r1", 1_000, T0 + 1_900).await.unwrap().contains(&c.id));
     let missing = db
         .checkpoint(&Checkpoint {
             id: "exe_missing",

@@ -240,7 +240,7 @@ async fn crash_after_claim(t: &TestDb) {
     now += 10;
     lease_lost(checkpoint(&db, &id, "A", 1, now).await);
     lease_lost(finish_with_last(&db, &id, "A", 1, now).await);
-    assert!(!db.renew_lease(&id, "A", LEASE, now).await.unwrap());
+    assert!(!db.renew_leases("A", LEASE, now).await.unwrap().contains(&id));
     assert!(!db.release_lease(&id, "A", now).await.unwrap());
     expect(
         &q,
@@ -386,7 +386,10 @@ async fn renewal_keeps_the_lease(t: &TestDb) {
     let third = LEASE / 3;
     for beat in 1..=6 {
         now = T0 + beat * third;
-        assert!(db.renew_lease(&id, "A", LEASE, now).await.unwrap(), "A still holds the lease at beat {beat}");
+        assert!(
+            db.renew_leases("A", LEASE, now).await.unwrap().contains(&id),
+            "A still holds the lease at beat {beat}"
+        );
         // B polls right after every heartbeat, and just before the lease A had before it.
         assert!(q.claim("B", now).await.is_empty());
         assert!(q.claim("B", now + third * 2 - 1).await.is_empty());
@@ -418,7 +421,10 @@ async fn renewal_keeps_the_lease(t: &TestDb) {
         r#"e1 running owner=B until=+120000 due=+120000 attempts=2 steps=[s1] logs=1 state={"done":1} cancel=no"#,
     )
     .await;
-    assert!(!db.renew_lease(&id, "A", LEASE, now + 1).await.unwrap(), "A's heartbeat now fails: it must stop");
+    assert!(
+        !db.renew_leases("A", LEASE, now + 1).await.unwrap().contains(&id),
+        "A's heartbeat now fails: it must stop"
+    );
 }
 
 /// A shutting down gracefully hands its execution back: B claims it at the same millisecond

@@ -262,27 +262,32 @@ impl Worker {
         }
     }
 
-    /// Renews the leases of every execution in flight, every third of a lease; ends when none
-    /// is left (the next execution starts a new one).
+    /// Renews the leases of every execution in flight, every third of a lease, in one statement;
+    /// ends when none is left (the next execution starts a new one).
     async fn heartbeat(self) {
         let every = self.inner.cfg.lease / 3;
         loop {
             tokio::time::sleep(every).await;
-            let ids: Vec<String> = {
+            let before: HashSet<String> = {
                 let mut inflight = self.inner.inflight.lock().expect("inflight lock");
                 if inflight.ids.is_empty() {
                     inflight.heartbeat = false;
                     return;
                 }
-                inflight.ids.iter().cloned().collect()
+                inflight.ids.clone()
             };
             let lease = self.inner.cfg.lease.as_millis() as i64;
-            for id in ids {
-                match self.inner.db.renew_lease(&id, &self.inner.cfg.node_id, lease, now_ms()).await {
-                    Ok(true) => {}
-                    Ok(false) => tracing::warn!(execution = %id, "lease lost"),
-                    Err(e) => tracing::warn!(execution = %id, error = %e, "lease renewal failed"),
+            match self.inner.db.renew_leases(&self.inner.cfg.node_id, lease, now_ms()).await {
+                Ok(renewed) => {
+                    // Not renewed and still driven here (not just finished): taken over by another
+                    // runner after the lease expired. Its next write fails and stops it.
+                    let renewed: HashSet<String> = renewed.into_iter().collect();
+                    let inflight = self.inner.inflight.lock().expect("inflight lock");
+                    for id in before.iter().filter(|id| !renewed.contains(*id) && inflight.ids.contains(*id)) {
+                        tracing::warn!(execution = %id, "lease lost");
+                    }
                 }
+                Err(e) => tracing::warn!(error = %e, "lease renewal failed"),
             }
         }
     }
