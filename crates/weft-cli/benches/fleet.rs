@@ -3,7 +3,8 @@
 //! example deployed with its webhook switched to async, its fulfilment endpoint a local axum
 //! sink in this harness.
 //!
-//! `cargo bench -p weft-cli --bench fleet -- --database-url postgres://… [--runners 1,2] [--executions 6000] [--senders 16]`
+//! `cargo bench -p weft-cli --bench fleet -- --database-url postgres://… [--runners 1,2] [--executions 6000] [--senders 16]
+//! [--sink-delay-ms 0] [--runner-concurrency 256]`
 //!
 //! For each runner count: a fresh database, then
 //! - **throughput**: `--executions` async webhooks sent by `--senders` concurrent clients as
@@ -12,6 +13,10 @@
 //! - **claim latency** (first runner count only): 300 async webhooks one every 20 ms (light
 //!   load), then `started_at - created_at` of each execution (the claim, milliseconds as stored),
 //!   p50 / p99. Runners wake on `LISTEN/NOTIFY`.
+//!
+//! `--sink-delay-ms` makes the fulfilment API answer after that long, like a third-party API
+//! does; with `--runner-concurrency` (each runner's `weft serve --runner-concurrency`) that
+//! measures a fleet whose runners wait on I/O rather than on the cores.
 
 use serde_json::{Value, json};
 use sqlx::Connection;
@@ -27,6 +32,8 @@ struct Args {
     runners: Vec<usize>,
     executions: usize,
     senders: usize,
+    sink_delay: Duration,
+    runner_concurrency: u32,
 }
 
 fn args() -> Args {
@@ -43,6 +50,8 @@ fn args() -> Args {
             .collect(),
         executions: get("--executions").map_or(6000, |n| n.parse().expect("--executions N")),
         senders: get("--senders").map_or(16, |n| n.parse().expect("--senders N")),
+        sink_delay: Duration::from_millis(get("--sink-delay-ms").map_or(0, |n| n.parse().expect("--sink-delay-ms N"))),
+        runner_concurrency: get("--runner-concurrency").map_or(256, |n| n.parse().expect("--runner-concurrency N")),
     }
 }
 
@@ -95,9 +104,10 @@ fn weft() -> Command {
     cmd
 }
 
-fn serve(role: &str, db_url: &str, port: u16) -> Proc {
+fn serve(role: &str, db_url: &str, port: u16, runner_concurrency: u32) -> Proc {
     let child = weft()
         .args(["serve", "--role", role, "--database-url", db_url])
+        .args(["--runner-concurrency", &runner_concurrency.to_string()])
         .args(["--egress-allow", "127.0.0.1/32", "--listen", &format!("127.0.0.1:{port}")])
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
@@ -110,11 +120,14 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-/// The customer's fulfilment API.
-async fn sink() -> String {
+/// The customer's fulfilment API, answering after `delay`.
+async fn sink(delay: Duration) -> String {
     let app = axum::Router::new().route(
         "/orders",
-        axum::routing::post(|axum::Json(o): axum::Json<Value>| async move { axum::Json(json!({"accepted": o["id"]})) }),
+        axum::routing::post(move |axum::Json(o): axum::Json<Value>| async move {
+            tokio::time::sleep(delay).await;
+            axum::Json(json!({"accepted": o["id"]}))
+        }),
     );
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", l.local_addr().unwrap());
@@ -144,8 +157,8 @@ async fn fleet(a: &Args, runners: usize, latency: bool, endpoint: &str) {
     let out = weft().args(["token", "create", "--role", "admin", "--database-url", &db.url]).output().unwrap();
     let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
     let api_port = free_port();
-    let procs: Vec<Proc> = std::iter::once(serve("api", &db.url, api_port))
-        .chain((0..runners).map(|_| serve("runner", &db.url, free_port())))
+    let procs: Vec<Proc> = std::iter::once(serve("api", &db.url, api_port, a.runner_concurrency))
+        .chain((0..runners).map(|_| serve("runner", &db.url, free_port(), a.runner_concurrency)))
         .collect();
     let base = format!("http://127.0.0.1:{api_port}");
     let client = reqwest::Client::builder().pool_max_idle_per_host(a.senders).build().unwrap();
@@ -236,12 +249,15 @@ fn main() {
     let a = args();
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     rt.block_on(async {
-        let endpoint = sink().await;
+        let endpoint = sink(a.sink_delay).await;
         println!(
-            "{} cores; 1 api process + N runner processes, {} async webhooks, {} senders",
+            "{} cores; 1 api process + N runner processes, {} async webhooks, {} senders; \
+             fulfilment API answers after {} ms; {} executions at once per runner",
             std::thread::available_parallelism().map_or(0, |n| n.get()),
             a.executions,
-            a.senders
+            a.senders,
+            a.sink_delay.as_millis(),
+            a.runner_concurrency
         );
         for (k, &n) in a.runners.iter().enumerate() {
             fleet(&a, n, k == 0, &endpoint).await;

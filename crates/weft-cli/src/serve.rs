@@ -82,6 +82,10 @@ pub struct ServeArgs {
     /// it stops them and hands them back to the queue for another runner to resume.
     #[arg(long, env = "WEFT_DRAIN_TIMEOUT_MS", default_value_t = 25_000)]
     drain_timeout_ms: u64,
+    /// How many executions a runner drives at once (more wait in the queue for this or another
+    /// runner). Executions mostly wait on third-party APIs, so this is far above the core count.
+    #[arg(long, env = "WEFT_RUNNER_CONCURRENCY", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    runner_concurrency: u32,
     /// Log format on stderr.
     #[arg(long, env = "WEFT_LOG_FORMAT", value_enum, default_value = "text")]
     log_format: LogFormat,
@@ -180,6 +184,7 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     let mut worker_cfg = WorkerConfig::new(node_id);
     worker_cfg.lease = std::time::Duration::from_millis(args.lease_ms);
     worker_cfg.drain_timeout = std::time::Duration::from_millis(args.drain_timeout_ms);
+    worker_cfg.concurrency = args.runner_concurrency as usize;
     let worker = Worker::new(db.clone(), registry, worker_cfg);
     if created {
         let (_, token) = db.create_token(&org.id, "first owner token", Role::Owner, now_ms()).await?;
