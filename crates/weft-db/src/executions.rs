@@ -19,7 +19,7 @@ macro_rules! execution_cols {
     () => {
         "id, org_id, instance_id, customer_id, integration_id, version, flow_key, status, \
          trigger_data, result, error, response, state, attempts, replay_of, lease_owner, \
-         lease_until, created_at, started_at, finished_at"
+         lease_until, created_at, started_at, finished_at, log_seq"
     };
 }
 
@@ -228,6 +228,7 @@ fn execution_from_row(row: &AnyRow) -> Result<Execution, DbError> {
         created_at: row.try_get("created_at")?,
         started_at: row.try_get("started_at")?,
         finished_at: row.try_get("finished_at")?,
+        log_lines: row.try_get("log_seq")?,
     })
 }
 
@@ -455,6 +456,7 @@ impl NewRow {
             created_at: self.created_at,
             started_at: self.started_at,
             finished_at: None,
+            log_lines: 0,
         }
     }
 }

@@ -312,6 +312,9 @@ pub struct Execution {
     pub created_at: Millis,
     pub started_at: Option<Millis>,
     pub finished_at: Option<Millis>,
+    /// Log lines stored so far: a run resumed after a crash goes on counting toward the
+    /// execution's log-line limit from here.
+    pub log_lines: i64,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -415,7 +415,8 @@ impl Worker {
             flows: loaded.flows.clone(),
             resumed: matches!(start, Start::Resume(_)),
             redactor,
-            buffers: Mutex::new(Buffers::default()),
+            // A resumed run counts on from the lines stored before (the limit is per execution).
+            buffers: Mutex::new(Buffers { log_count: exe.log_lines.max(0) as usize, ..Buffers::default() }),
             respond,
             store_payloads: instance.store_payloads,
         });
@@ -899,6 +900,16 @@ fn drive(
     .boxed()
 }
 
+/// `output` if its JSON is at most `max` bytes, else a `limit` error naming `what` produced it.
+fn within_output_limit(output: Value, max: usize, what: &str) -> Result<Value, StepError> {
+    let size = serde_json::to_vec(&output).map(|v| v.len()).unwrap_or(usize::MAX);
+    if size > max {
+        let msg = format!("the output of {what} is {size} bytes, over the step output limit of {max} bytes");
+        return Err(StepError::new(ErrorKind::Limit, msg));
+    }
+    Ok(output)
+}
+
 #[allow(clippy::too_many_arguments)]
 fn handle(
     shared: &Arc<Shared>,
@@ -948,18 +959,7 @@ fn handle(
                             None => run.await,
                         };
                         let max = shared2.worker.inner.cfg.max_step_output_bytes;
-                        let res = res.and_then(|out| {
-                            let size = serde_json::to_vec(&out).map(|v| v.len()).unwrap_or(usize::MAX);
-                            if size > max {
-                                Err(StepError::new(
-                                    ErrorKind::Limit,
-                                    format!("the output of `{action}` is {size} bytes, over the step output limit of {max} bytes"),
-                                ))
-                            } else {
-                                Ok(out)
-                            }
-                        });
-                        (call, res)
+                        (call, res.and_then(|out| within_output_limit(out, max, &format!("`{action}`"))))
                     }
                     .boxed(),
                 );
@@ -968,6 +968,7 @@ fn handle(
                 let max_depth = shared.worker.inner.cfg.max_call_depth;
                 let child = shared.flows.get(&flow).cloned();
                 let shared2 = shared.clone();
+                let max_output = shared.worker.inner.cfg.max_step_output_bytes;
                 let mut child_ctx = ctx.clone();
                 let child_prefix = format!("{prefix}{step_path}>");
                 shared.warn_redacted_input(&format!("{prefix}{step_path}"), &input);
@@ -1000,9 +1001,11 @@ fn handle(
                             None => run.await,
                         };
                         let res = match driven {
-                            Driven::Done { status: RunStatus::Succeeded, result, .. } => {
-                                Ok(result.unwrap_or(Value::Null))
-                            }
+                            Driven::Done { status: RunStatus::Succeeded, result, .. } => within_output_limit(
+                                result.unwrap_or(Value::Null),
+                                max_output,
+                                &format!("flow `{flow}`"),
+                            ),
                             Driven::Done { error: Some(e), .. } => Err(e),
                             Driven::Done { .. } => {
                                 Err(StepError::new(ErrorKind::Component, format!("flow `{flow}` was canceled")))

@@ -549,6 +549,36 @@ flows:
     assert_eq!(error_kind(&h.step(&exe.id, "big").await.error), "limit");
 }
 
+/// A called flow's result is a step output like any other: held to the same limit.
+#[tokio::test]
+async fn call_flow_output_over_the_limit_fails_with_limit() {
+    let h = Harness::new().await;
+    let yaml = r#"
+key: big-child
+name: Big child
+flows:
+  - key: main
+    trigger: {manual: {}}
+    steps:
+      - key: call
+        call_flow: child
+        input: {n: 200}
+  - key: child
+    trigger: {manual: {}}
+    steps: []
+    result: "{{ 'x' * trigger.body.n }}"
+"#;
+    let p = h.publish(yaml, json!({})).await;
+    let mut cfg = config("node-1");
+    cfg.max_step_output_bytes = 100;
+    let worker = h.worker(cfg);
+    let exe = h.execution(&p, "main", json!({}), Some("node-1"), 300).await;
+    let out = outcome(worker.dispatch(exe.clone(), None)).await;
+    let SyncOutcome::Finished { status, error, .. } = out else { panic!("{out:?}") };
+    assert_eq!((status, error_kind(&error)), (ExecutionStatus::Failed, "limit"));
+    assert!(error_message(&error).contains("output of flow `child` is 202 bytes"), "{error:?}");
+}
+
 #[tokio::test]
 async fn log_lines_are_capped_with_one_notice() {
     let h = Harness::new().await;
@@ -586,6 +616,59 @@ flows:
         ]
     );
     assert_eq!(logs[0].step_path.as_deref(), Some("lines[0].say"));
+}
+
+/// The log-line limit is per execution: a run resumed after a crash counts the lines stored
+/// before it.
+#[tokio::test]
+async fn the_log_limit_counts_lines_from_before_a_crash() {
+    let h = Harness::new().await;
+    let yaml = r#"
+key: chatty-recovery
+name: Chatty recovery
+flows:
+  - key: main
+    trigger: {manual: {}}
+    steps:
+      - key: before
+        for_each: "{{ [1, 2] }}"
+        concurrency: 1
+        steps:
+          - key: say
+            action: log.write
+            inputs: {message: "before {{ item }}"}
+      - key: a
+        action: test.count
+        inputs: {key: a}
+      - key: wait
+        action: test.gate
+      - key: after
+        for_each: "{{ [1, 2, 3, 4] }}"
+        concurrency: 1
+        steps:
+          - key: say_more
+            action: log.write
+            inputs: {message: "after {{ item }}"}
+"#;
+    let p = h.publish(yaml, json!({})).await;
+    let exe = h.execution(&p, "main", json!({}), Some("node-1"), 300).await;
+    crash_after_step_a(&h, exe.clone()).await;
+    h.probes.open_gate();
+
+    let mut cfg = config("node-2");
+    cfg.max_log_lines = 3;
+    let w2 = h.worker(cfg);
+    let (stop, handle) = start_loop(&w2);
+    let done = h.wait_finished(&exe.id).await;
+    stop.send(()).unwrap();
+    handle.await.unwrap();
+    assert_eq!(done.status, ExecutionStatus::Succeeded, "{done:#?}");
+    let logs = h.logs(&exe.id).await;
+    let lines: Vec<&str> = logs.iter().map(|l| l.message.as_str()).collect();
+    assert_eq!(
+        lines,
+        ["before 1", "before 2", "after 1", "log limit of 3 lines per execution reached; further lines are dropped"]
+    );
 }
 
 #[tokio::test]
