@@ -91,6 +91,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0008_leases.sql"),
         include_str!("../migrations/postgres/0008_leases.sql"),
     ),
+    (
+        9,
+        "components",
+        include_str!("../migrations/sqlite/0009_components.sql"),
+        include_str!("../migrations/postgres/0009_components.sql"),
+    ),
 ];
 
 /// Read connections for a SQLite file; reads run in parallel under WAL.

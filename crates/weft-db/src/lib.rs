@@ -48,6 +48,7 @@
 //! file can never cause a lock-upgrade deadlock) and a small read pool; the WAL journal lets
 //! readers proceed while the writer commits.
 
+mod components;
 mod customers;
 mod db;
 mod error;

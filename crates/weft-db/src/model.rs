@@ -155,6 +155,49 @@ pub struct IntegrationVersion {
     pub created_at: Millis,
 }
 
+/// A custom (WebAssembly) component of an organization; its versions are
+/// [`ComponentVersion`]s. Name and description are those of the latest version.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Component {
+    pub id: String,
+    pub org_id: String,
+    /// The part of its action names before the dot (`crm` in `crm.list_contacts`).
+    pub key: String,
+    pub name: String,
+    pub description: Option<String>,
+    /// The highest published version (semantic versioning).
+    pub latest_version: Option<String>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+/// One immutable version of a component.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ComponentVersion {
+    pub component_id: String,
+    /// A semantic version, from the component's own description.
+    pub version: String,
+    /// Of the WebAssembly bytes, hex.
+    pub sha256: String,
+    pub size_bytes: i64,
+    /// The description the component gave of itself (actions, triggers, data sources,
+    /// connections and their inputs), as validated when it was published.
+    pub info: Value,
+    pub created_at: Millis,
+}
+
+/// A component version to store (see [`crate::Db::publish_component_version`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewComponentVersion {
+    pub key: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub version: String,
+    pub info: Value,
+    pub sha256: String,
+    pub wasm: Vec<u8>,
+}
+
 /// The customer of an instance as flows see it (`customer.*`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CustomerContext {
