@@ -152,6 +152,22 @@ impl EgressGuard {
     pub fn resolver(&self) -> GuardedResolver {
         GuardedResolver { guard: self.clone() }
     }
+
+    /// An HTTP client whose every connection goes through this guard: names resolve through
+    /// [`EgressGuard::resolver`], redirects are not followed (a caller that follows one sends a
+    /// new request, checked again), and no proxy is used (it would resolve names out of the
+    /// guard's sight). IP-literal URLs do not resolve: callers check them with
+    /// [`EgressGuard::check_ip`]. Building fails only on a broken TLS setup.
+    pub fn http_client(&self, user_agent: &str) -> Result<reqwest::Client, String> {
+        crate::install_crypto_provider();
+        reqwest::Client::builder()
+            .dns_resolver(self.resolver())
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .user_agent(user_agent)
+            .build()
+            .map_err(|e| format!("could not build the HTTP client: {}", crate::http::error_chain(&e)))
+    }
 }
 
 /// The refusal carried through reqwest's error chain, so `http.request` can tell an egress

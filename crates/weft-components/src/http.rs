@@ -54,16 +54,8 @@ pub struct HttpComponent {
 
 impl HttpComponent {
     pub fn new(guard: EgressGuard) -> HttpComponent {
-        crate::install_crypto_provider();
-        let client = reqwest::Client::builder()
-            .dns_resolver(guard.resolver())
-            // Redirects are followed by hand so that every hop is checked by the guard.
-            .redirect(reqwest::redirect::Policy::none())
-            // A proxy would resolve names itself, out of the guard's sight.
-            .no_proxy()
-            .user_agent(concat!("weft/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| format!("could not build the HTTP client: {}", error_chain(&e)));
+        // Redirects are followed by hand so that every hop is checked by the guard.
+        let client = guard.http_client(concat!("weft/", env!("CARGO_PKG_VERSION")));
         HttpComponent { guard, client }
     }
 
@@ -684,7 +676,7 @@ fn send_error(e: &reqwest::Error, method: &Method, url: &Url) -> StepError {
 
 /// The error and its sources, most specific last, without the repetition reqwest's own
 /// `Display` adds (it prints the URL, which may carry secrets in the query).
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut parts: Vec<String> = Vec::new();
     let mut cur = e.source();
     while let Some(s) = cur {

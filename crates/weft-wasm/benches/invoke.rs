@@ -1,0 +1,125 @@
+//! Per-invocation overhead of a custom component: the trivial `echo` action of the hostile test
+//! component (fresh store + instantiate + call + teardown, JSON in and out), p50/p99 over many
+//! calls, against baselines measured in the same run:
+//!
+//! - `native`: a Rust closure doing the same JSON round trip (inputs to text, parsed, output to
+//!   text, parsed) — what the call would cost with no sandbox at all;
+//! - `hop`: the same closure run as a task on another runtime and awaited — the cost of running
+//!   guests off the caller's runtime, which every invocation pays.
+//!
+//! `cargo bench -p weft-wasm --bench invoke [-- --calls N]`
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use weft_wasm::{Limits, MemoryServices, WasmHost, WasmHostConfig};
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn report(name: &str, mut samples: Vec<Duration>) {
+    samples.sort();
+    let mean = samples.iter().sum::<Duration>() / samples.len() as u32;
+    println!(
+        "{name:<28} n={:<6} p50={:>8.1} µs  p99={:>8.1} µs  mean={:>8.1} µs  max={:>8.1} µs",
+        samples.len(),
+        percentile(&samples, 0.50).as_secs_f64() * 1e6,
+        percentile(&samples, 0.99).as_secs_f64() * 1e6,
+        mean.as_secs_f64() * 1e6,
+        samples.last().unwrap().as_secs_f64() * 1e6,
+    );
+}
+
+fn round_trip(inputs: &Value) -> Value {
+    let wire = inputs.to_string();
+    let parsed: Value = serde_json::from_str(&wire).unwrap();
+    let out = parsed.to_string();
+    serde_json::from_str(&out).unwrap()
+}
+
+fn main() {
+    let calls: usize =
+        std::env::args().skip_while(|a| a != "--calls").nth(1).map(|n| n.parse().expect("--calls N")).unwrap_or(5_000);
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let guests = common::guests();
+    let inputs = json!({"order": "A-1001", "lines": [{"sku": "ab-1", "qty": 2, "price": 30}]});
+
+    rt.block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let host =
+            WasmHost::new(WasmHostConfig { cache_dir: Some(dir.path().into()), ..WasmHostConfig::default() }).unwrap();
+        let started = Instant::now();
+        let c = host.load(&guests.hostile).await.unwrap();
+        let cold = started.elapsed();
+        let started = Instant::now();
+        let warm_host =
+            WasmHost::new(WasmHostConfig { cache_dir: Some(dir.path().into()), ..WasmHostConfig::default() }).unwrap();
+        let _ = warm_host.load(&guests.hostile).await.unwrap();
+        let warm = started.elapsed();
+        println!(
+            "load (compile + describe): {:.1} ms; load from the disk cache (new host): {:.1} ms; component {} bytes",
+            cold.as_secs_f64() * 1e3,
+            warm.as_secs_f64() * 1e3,
+            guests.hostile.len()
+        );
+
+        let limits = Limits::default();
+        let services = Arc::new(MemoryServices::new("bench"));
+        let measure = |c: weft_wasm::LoadedComponent| {
+            let inputs = inputs.clone();
+            let services = services.clone();
+            let limits = limits.clone();
+            async move {
+                for _ in 0..200 {
+                    c.invoke_action("echo", common::call(inputs.clone()), &limits, services.clone()).await.unwrap();
+                }
+                let mut samples = Vec::with_capacity(calls);
+                for _ in 0..calls {
+                    let call = common::call(inputs.clone());
+                    let t = Instant::now();
+                    let out = c.invoke_action("echo", call, &limits, services.clone()).await.unwrap();
+                    samples.push(t.elapsed());
+                    assert_eq!(out, inputs);
+                }
+                samples
+            }
+        };
+        let wasm = measure(c).await;
+        let one_thread = WasmHost::new(WasmHostConfig {
+            cache_dir: Some(dir.path().into()),
+            threads: 1,
+            ..WasmHostConfig::default()
+        })
+        .unwrap();
+        let wasm_one = measure(one_thread.load(&guests.hostile).await.unwrap()).await;
+
+        let mut native = Vec::with_capacity(calls);
+        for _ in 0..calls {
+            let t = Instant::now();
+            let out = round_trip(std::hint::black_box(&inputs));
+            native.push(t.elapsed());
+            assert_eq!(out, inputs);
+        }
+
+        let other = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let mut hop = Vec::with_capacity(calls);
+        for _ in 0..calls {
+            let i = inputs.clone();
+            let t = Instant::now();
+            let out = other.spawn(async move { round_trip(&i) }).await.unwrap();
+            hop.push(t.elapsed());
+            assert_eq!(out, inputs);
+        }
+        other.shutdown_background();
+
+        report("wasm echo (fresh store)", wasm);
+        report("  same, host runtime 1 thread", wasm_one);
+        report("baseline: native closure", native);
+        report("baseline: runtime hop", hop);
+    });
+}
