@@ -15,6 +15,8 @@ use weft_wasm::{CallContext, Invocation, Limits, LoadedComponent, MemoryServices
 pub struct Guests {
     pub hostile: Vec<u8>,
     pub transform: Vec<u8>,
+    /// The CRM connector example (`sdk/examples/crm`).
+    pub crm: Vec<u8>,
     pub not_weft: Vec<u8>,
     pub bad_describe: Vec<u8>,
 }
@@ -62,6 +64,7 @@ pub fn guests() -> &'static Guests {
         Guests {
             hostile: read("hostile.wasm"),
             transform: read("transform.wasm"),
+            crm: read("acme_crm.wasm"),
             not_weft: read("not-weft.wasm"),
             bad_describe: read("bad_describe.wasm"),
         }
