@@ -27,13 +27,14 @@
 use std::time::Instant;
 
 use futures::StreamExt;
-use serde_json::{Map, json};
+use serde_json::json;
 use sqlx::Connection;
-use weft_db::{
-    Backend, Db, ExecutionStatus, Finish, LogRow, Millis, NewCustomer, NewDraft, NewExecution, NewInstance, StepRow,
-};
+use weft_db::{Backend, Db, ExecutionStatus, Finish, LogRow, Millis, NewExecution, StepRow};
 
-const T0: Millis = 1_700_000_000_000;
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use common::T0;
 const DAY: Millis = 86_400_000;
 /// Executions in flight at once (the group writer commits them together).
 const IN_FLIGHT: usize = 64;
@@ -111,49 +112,6 @@ impl Target {
             let sql = format!("DROP SCHEMA IF EXISTS {schema} CASCADE");
             sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await.unwrap();
         }
-    }
-}
-
-/// One organization (retention `days`) with one customer, one published integration and one
-/// instance; returns the execution template.
-async fn fixture(db: &Db, days: i64) -> NewExecution {
-    let (org, _) = db.ensure_organization("vendor", T0).await.unwrap();
-    db.set_org_retention(&org.id, days).await.unwrap();
-    let customer = db
-        .create_customer(&org.id, &NewCustomer { external_id: None, name: "Acme".into(), labels: Map::new() }, T0)
-        .await
-        .unwrap();
-    let draft = NewDraft {
-        key: "sync".into(),
-        name: "Sync".into(),
-        description: None,
-        format: "yaml".into(),
-        source: "key: sync\n".into(),
-        definition: json!({"key": "sync"}),
-    };
-    let integration = db.save_draft(&org.id, &draft, T0).await.unwrap();
-    db.publish_version(&org.id, &integration.id, T0).await.unwrap();
-    let new = NewInstance {
-        customer_id: customer.id.clone(),
-        integration_id: integration.id.clone(),
-        version: 1,
-        name: "i".into(),
-        config: json!({}),
-        webhook_flows: vec![],
-    };
-    let instance = db.create_instance(&org.id, &new, T0).await.unwrap();
-    NewExecution {
-        org_id: org.id,
-        instance_id: instance.id,
-        customer_id: customer.id,
-        integration_id: integration.id,
-        version: 1,
-        flow_key: "hook".into(),
-        trigger: json!({}),
-        replay_of: None,
-        claimed_by: Some("r1".into()),
-        lease_ms: 60_000,
-        idempotency_key: None,
     }
 }
 
@@ -246,7 +204,7 @@ async fn sample(t: &Target, pruned: u64) -> Sample {
 
 /// Runs the whole simulation on one database; returns one sample per day.
 async fn simulate(t: &Target, args: &Args, retention: i64) -> Vec<Sample> {
-    let template = fixture(&t.db, retention).await;
+    let template = common::execution_template(&t.db, retention).await;
     let mut samples = Vec::new();
     for day in 0..args.days {
         let start = T0 + DAY + day * DAY;

@@ -6,61 +6,18 @@
 mod common;
 
 use futures::StreamExt;
-use serde_json::{Map, json};
+use serde_json::json;
 use weft_db::*;
 
 use common::TestDb;
 
 db_tests!(steady_load_plateaus);
 
-const T0: Millis = 1_700_000_000_000;
+use common::T0;
 const DAY: Millis = 86_400_000;
 const DAYS: i64 = 15;
 const PER_DAY: i64 = 200;
 const RETENTION: i64 = 3;
-
-/// One organization (retention [`RETENTION`] days) with one instance; returns the execution
-/// template.
-async fn fixture(db: &Db) -> NewExecution {
-    let (org, _) = db.ensure_organization("vendor", T0).await.unwrap();
-    db.set_org_retention(&org.id, RETENTION).await.unwrap();
-    let customer = db
-        .create_customer(&org.id, &NewCustomer { external_id: None, name: "Acme".into(), labels: Map::new() }, T0)
-        .await
-        .unwrap();
-    let draft = NewDraft {
-        key: "sync".into(),
-        name: "Sync".into(),
-        description: None,
-        format: "yaml".into(),
-        source: "key: sync\n".into(),
-        definition: json!({"key": "sync"}),
-    };
-    let integration = db.save_draft(&org.id, &draft, T0).await.unwrap();
-    db.publish_version(&org.id, &integration.id, T0).await.unwrap();
-    let new = NewInstance {
-        customer_id: customer.id.clone(),
-        integration_id: integration.id.clone(),
-        version: 1,
-        name: "i".into(),
-        config: json!({}),
-        webhook_flows: vec![],
-    };
-    let instance = db.create_instance(&org.id, &new, T0).await.unwrap();
-    NewExecution {
-        org_id: org.id,
-        instance_id: instance.id,
-        customer_id: customer.id,
-        integration_id: integration.id,
-        version: 1,
-        flow_key: "hook".into(),
-        trigger: json!({}),
-        replay_of: None,
-        claimed_by: Some("r1".into()),
-        lease_ms: 60_000,
-        idempotency_key: None,
-    }
-}
 
 /// One execution, created claimed and finished at `at` with 2 steps and 3 log lines.
 async fn run_one(db: &Db, template: &NewExecution, n: i64, at: Millis) {
@@ -131,7 +88,7 @@ async fn sqlite_bytes(t: &TestDb, raw: &sqlx::AnyPool) -> Option<i64> {
 async fn steady_load_plateaus(t: &TestDb) {
     let db = &t.db;
     let raw = t.raw().await;
-    let template = fixture(db).await;
+    let template = common::execution_template(db, RETENTION).await;
     let mut sizes = Vec::new();
     for day in 1..=DAYS {
         let start = T0 + day * DAY;

@@ -5,8 +5,12 @@
 
 use std::io::Write;
 
+use serde_json::{Map, json};
 use sqlx::Connection;
-use weft_db::Db;
+use weft_db::{Db, Millis, NewCustomer, NewDraft, NewExecution, NewInstance};
+
+/// The tests' and benches' epoch.
+pub const T0: Millis = 1_700_000_000_000;
 
 /// A database for one test; cleans up after itself when dropped.
 pub struct TestDb {
@@ -97,4 +101,48 @@ macro_rules! db_tests {
             )*
         }
     };
+}
+
+/// One organization (retention `days`) with one customer, one published integration and one
+/// instance; returns a template for executions created claimed by `r1` (the retention test and
+/// bench fill it in).
+pub async fn execution_template(db: &Db, days: i64) -> NewExecution {
+    let (org, _) = db.ensure_organization("vendor", T0).await.unwrap();
+    db.set_org_retention(&org.id, days).await.unwrap();
+    let customer = db
+        .create_customer(&org.id, &NewCustomer { external_id: None, name: "Acme".into(), labels: Map::new() }, T0)
+        .await
+        .unwrap();
+    let draft = NewDraft {
+        key: "sync".into(),
+        name: "Sync".into(),
+        description: None,
+        format: "yaml".into(),
+        source: "key: sync\n".into(),
+        definition: json!({"key": "sync"}),
+    };
+    let integration = db.save_draft(&org.id, &draft, T0).await.unwrap();
+    db.publish_version(&org.id, &integration.id, T0).await.unwrap();
+    let new = NewInstance {
+        customer_id: customer.id.clone(),
+        integration_id: integration.id.clone(),
+        version: 1,
+        name: "i".into(),
+        config: json!({}),
+        webhook_flows: vec![],
+    };
+    let instance = db.create_instance(&org.id, &new, T0).await.unwrap();
+    NewExecution {
+        org_id: org.id,
+        instance_id: instance.id,
+        customer_id: customer.id,
+        integration_id: integration.id,
+        version: 1,
+        flow_key: "hook".into(),
+        trigger: json!({}),
+        replay_of: None,
+        claimed_by: Some("r1".into()),
+        lease_ms: 60_000,
+        idempotency_key: None,
+    }
 }
