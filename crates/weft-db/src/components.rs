@@ -199,26 +199,44 @@ impl Db {
         Ok(items)
     }
 
-    /// One version's description and its WebAssembly bytes.
-    pub async fn component_version_wasm(
+    /// The latest version of every component of the organization, with its component's key
+    /// (the catalog definitions are validated against), by key.
+    pub async fn latest_component_versions(&self, org: &str) -> Result<Vec<(String, ComponentVersion)>, DbError> {
+        let rows = sqlx::query(
+            "SELECT c.key, v.component_id, v.version, v.sha256, v.size_bytes, v.info, v.created_at
+             FROM components c JOIN component_versions v ON v.component_id = c.id AND v.version = c.latest_version
+             WHERE c.org_id = $1 ORDER BY c.key",
+        )
+        .bind(org)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter().map(|r| Ok((r.try_get("key")?, version_from_row(r)?))).collect()
+    }
+
+    /// One version of the component with this key, with its WebAssembly bytes when `wasm`.
+    pub async fn component_version_by_key(
         &self,
         org: &str,
-        component_id: &str,
+        key: &str,
         version: &str,
-    ) -> Result<Option<(ComponentVersion, Vec<u8>)>, DbError> {
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            component_version_cols!(),
-            ", wasm FROM component_versions WHERE org_id = $1 AND component_id = $2 AND version = $3"
-        ))
-        .bind(org)
-        .bind(component_id)
-        .bind(version)
-        .fetch_optional(&self.read)
-        .await?;
+        wasm: bool,
+    ) -> Result<Option<(ComponentVersion, Option<Vec<u8>>)>, DbError> {
+        let sql = if wasm {
+            "SELECT v.component_id, v.version, v.sha256, v.size_bytes, v.info, v.created_at, v.wasm
+             FROM components c JOIN component_versions v ON v.component_id = c.id
+             WHERE c.org_id = $1 AND c.key = $2 AND v.version = $3"
+        } else {
+            "SELECT v.component_id, v.version, v.sha256, v.size_bytes, v.info, v.created_at
+             FROM components c JOIN component_versions v ON v.component_id = c.id
+             WHERE c.org_id = $1 AND c.key = $2 AND v.version = $3"
+        };
+        let row = sqlx::query(sql).bind(org).bind(key).bind(version).fetch_optional(&self.read).await?;
         match row {
             None => Ok(None),
-            Some(row) => Ok(Some((version_from_row(&row)?, row.try_get("wasm")?))),
+            Some(row) => {
+                let bytes = if wasm { Some(row.try_get("wasm")?) } else { None };
+                Ok(Some((version_from_row(&row)?, bytes)))
+            }
         }
     }
 }

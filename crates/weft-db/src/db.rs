@@ -97,6 +97,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0009_components.sql"),
         include_str!("../migrations/postgres/0009_components.sql"),
     ),
+    (
+        10,
+        "component_pins",
+        include_str!("../migrations/sqlite/0010_component_pins.sql"),
+        include_str!("../migrations/postgres/0010_component_pins.sql"),
+    ),
 ];
 
 /// Read connections for a SQLite file; reads run in parallel under WAL.

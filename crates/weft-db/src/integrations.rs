@@ -1,6 +1,8 @@
 //! Integrations: one mutable draft per key (re-importing the same key updates it) and immutable
 //! numbered versions published from the draft.
 
+use std::collections::BTreeMap;
+
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -16,7 +18,7 @@ macro_rules! integration_cols {
 
 macro_rules! version_cols {
     () => {
-        "integration_id, version, format, source, definition, created_at"
+        "integration_id, version, format, source, definition, components, created_at"
     };
 }
 
@@ -43,6 +45,7 @@ fn version_from_row(row: &AnyRow) -> Result<IntegrationVersion, DbError> {
         format: row.try_get("format")?,
         source: row.try_get("source")?,
         definition: get_json(row, "definition")?,
+        components: get_json(row, "components")?,
         created_at: row.try_get("created_at")?,
     })
 }
@@ -119,11 +122,24 @@ impl Db {
     }
 
     /// Copies the current draft into version `latest + 1`, atomically (concurrent publishes get
-    /// distinct numbers).
+    /// distinct numbers). The version uses built-in components only; see
+    /// [`Db::publish_version_pinned`].
     pub async fn publish_version(
         &self,
         org: &str,
         integration_id: &str,
+        now: Millis,
+    ) -> Result<IntegrationVersion, DbError> {
+        self.publish_version_pinned(org, integration_id, &BTreeMap::new(), now).await
+    }
+
+    /// Like [`Db::publish_version`], pinning the custom component versions the version runs
+    /// with (component key → version).
+    pub async fn publish_version_pinned(
+        &self,
+        org: &str,
+        integration_id: &str,
+        components: &BTreeMap<String, String>,
         now: Millis,
     ) -> Result<IntegrationVersion, DbError> {
         let mut tx = self.begin_write().await?;
@@ -144,13 +160,14 @@ impl Db {
             format: row.try_get("draft_format")?,
             source: row.try_get("draft_source")?,
             definition: get_json(&row, "draft_definition")?,
+            components: components.clone(),
             created_at: now,
         };
         let definition: String = row.try_get("draft_definition")?;
         sqlx::query(
             "INSERT INTO integration_versions
-                 (integration_id, version, org_id, format, source, definition, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                 (integration_id, version, org_id, format, source, definition, components, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(integration_id)
         .bind(version.version)
@@ -158,6 +175,7 @@ impl Db {
         .bind(&version.format)
         .bind(&version.source)
         .bind(definition)
+        .bind(json_text(components))
         .bind(now)
         .execute(&mut *tx)
         .await?;

@@ -1,6 +1,8 @@
 //! The rows this crate reads and writes, as plain Rust values: what the API serializes and the
 //! worker consumes. No SQL here; see the per-object modules for that.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use weft_model::Role;
@@ -152,6 +154,9 @@ pub struct IntegrationVersion {
     pub format: String,
     pub source: String,
     pub definition: Value,
+    /// The custom component versions this version runs with, pinned at publish: component key
+    /// → component version (`{"acme-crm": "1.2.0"}`).
+    pub components: BTreeMap<String, String>,
     pub created_at: Millis,
 }
 

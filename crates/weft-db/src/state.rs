@@ -27,6 +27,9 @@ pub enum ScopeKind {
     /// One flow of one instance.
     Flow,
     Customer,
+    /// A custom component's own state in one instance (`instance_id:component_key`): what the
+    /// component reads and writes through `host.state-*`.
+    Component,
 }
 
 impl ScopeKind {
@@ -35,15 +38,19 @@ impl ScopeKind {
             ScopeKind::Instance => "instance",
             ScopeKind::Flow => "flow",
             ScopeKind::Customer => "customer",
+            ScopeKind::Component => "component",
         }
     }
 
     pub fn from_name(name: &str) -> Option<ScopeKind> {
-        [ScopeKind::Instance, ScopeKind::Flow, ScopeKind::Customer].into_iter().find(|k| k.as_str() == name)
+        [ScopeKind::Instance, ScopeKind::Flow, ScopeKind::Customer, ScopeKind::Component]
+            .into_iter()
+            .find(|k| k.as_str() == name)
     }
 }
 
-/// One key space: `id` is an instance id, `instance_id:flow_key`, or a customer id.
+/// One key space: `id` is an instance id, `instance_id:flow_key`, a customer id, or
+/// `instance_id:component_key`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct StateScope {
     pub org_id: String,

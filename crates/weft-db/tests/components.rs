@@ -44,8 +44,8 @@ async fn versions_are_immutable_and_latest_is_highest(t: &TestDb) {
         matches!(&err, DbError::Conflict(m) if m.contains("`crm` version 1.0.0") && m.contains("immutable")),
         "{err}"
     );
-    let (_, bytes) = db.component_version_wasm(&org.id, &stored.component_id, "1.0.0").await.unwrap().unwrap();
-    assert_eq!(bytes, v1);
+    let (_, bytes) = db.component_version_by_key(&org.id, "crm", "1.0.0", true).await.unwrap().unwrap();
+    assert_eq!(bytes.as_deref(), Some(&v1[..]));
     // Not a semantic version: refused, naming it.
     let err = db.publish_component_version(&org.id, &version("crm", "v2", &[3]), T0 + 3).await.unwrap_err();
     assert!(matches!(&err, DbError::Invalid(m) if m.contains("`v2` is not a semantic version")), "{err}");
@@ -59,9 +59,14 @@ async fn versions_are_immutable_and_latest_is_highest(t: &TestDb) {
     let listed: Vec<String> =
         db.list_component_versions(&org.id, &c.id).await.unwrap().into_iter().map(|v| v.version).collect();
     assert_eq!(listed, ["2.0.0", "1.10.0", "1.0.0"]);
-    let (v, _) = db.component_version_wasm(&org.id, &c.id, "1.10.0").await.unwrap().unwrap();
-    assert_eq!(v.info["version"], "1.10.0");
-    assert!(db.component_version_wasm(&org.id, &c.id, "9.9.9").await.unwrap().is_none());
+    let (v, bytes) = db.component_version_by_key(&org.id, "crm", "1.10.0", false).await.unwrap().unwrap();
+    assert_eq!((v.info["version"].as_str(), bytes), (Some("1.10.0"), None));
+    assert!(db.component_version_by_key(&org.id, "crm", "9.9.9", true).await.unwrap().is_none());
+    // The catalog: each component at its latest version.
+    db.publish_component_version(&org.id, &version("billing", "0.1.0", &[4]), T0 + 6).await.unwrap();
+    let latest: Vec<(String, String)> =
+        db.latest_component_versions(&org.id).await.unwrap().into_iter().map(|(k, v)| (k, v.version)).collect();
+    assert_eq!(latest, [("billing".to_string(), "0.1.0".to_string()), ("crm".to_string(), "2.0.0".to_string())]);
 }
 
 async fn components_belong_to_their_organization(t: &TestDb) {
@@ -74,7 +79,9 @@ async fn components_belong_to_their_organization(t: &TestDb) {
     assert!(created);
     assert_ne!(va.component_id, vb.component_id);
     assert!(db.get_component(&b.id, &va.component_id).await.unwrap().is_none());
-    assert!(db.component_version_wasm(&b.id, &va.component_id, "1.0.0").await.unwrap().is_none());
+    let (_, bytes) = db.component_version_by_key(&b.id, "crm", "1.0.0", true).await.unwrap().unwrap();
+    assert_eq!(bytes.as_deref(), Some(&[2u8][..]), "organization b reads its own crm, never a's");
+    assert!(db.latest_component_versions(&b.id).await.unwrap().iter().all(|(_, v)| v.component_id == vb.component_id));
     assert!(db.list_component_versions(&b.id, &va.component_id).await.unwrap().is_empty());
     let page = Page { cursor: None, limit: 10 };
     let listed = db.list_components(&a.id, &page).await.unwrap();

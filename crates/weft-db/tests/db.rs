@@ -265,8 +265,12 @@ async fn integrations_and_versions(t: &TestDb) {
     assert_eq!(i2.description.as_deref(), Some("draft b"));
     assert_eq!(db.get_version(&org.id, &i.id, 1).await.unwrap(), Some(v1.clone()));
 
-    let v2 = db.publish_version(&org.id, &i.id, T0 + 3).await.unwrap();
-    assert_eq!(v2.version, 2);
+    // A version pins the custom component versions it runs with.
+    let pins = std::collections::BTreeMap::from([("acme-crm".to_string(), "1.2.0".to_string())]);
+    let v2 = db.publish_version_pinned(&org.id, &i.id, &pins, T0 + 3).await.unwrap();
+    assert_eq!((v2.version, &v2.components), (2, &pins));
+    assert_eq!(db.get_version(&org.id, &i.id, 2).await.unwrap().unwrap().components, pins);
+    assert!(v1.components.is_empty());
     assert_eq!(v2.definition, json!({"key": "order-sync", "marker": "b"}));
     assert_eq!(db.get_version(&org.id, &i.id, 1).await.unwrap(), Some(v1.clone()));
     assert_eq!(db.get_version(&org.id, &i.id, 3).await.unwrap(), None);
