@@ -97,6 +97,82 @@ pub struct VersionView {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub definition: Option<Value>,
+    /// The custom component versions this version runs with, pinned at publish (key → version).
+    pub components: std::collections::BTreeMap<String, String>,
+}
+
+/// A custom component; name and description are its latest version's.
+#[derive(Serialize, ToSchema)]
+pub struct ComponentView {
+    pub id: String,
+    /// Flows call its actions as `<key>.<action>`.
+    pub key: String,
+    pub name: String,
+    pub description: Option<String>,
+    /// The highest published version (semantic versioning).
+    pub latest_version: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<weft_db::Component> for ComponentView {
+    fn from(c: weft_db::Component) -> Self {
+        ComponentView {
+            id: c.id,
+            key: c.key,
+            name: c.name,
+            description: c.description,
+            latest_version: c.latest_version,
+            created_at: ts(c.created_at),
+            updated_at: ts(c.updated_at),
+        }
+    }
+}
+
+/// One immutable version of a component.
+#[derive(Serialize, ToSchema)]
+pub struct ComponentVersionView {
+    pub component_id: String,
+    pub key: String,
+    pub version: String,
+    /// Of the WebAssembly bytes, hex.
+    pub sha256: String,
+    pub size_bytes: i64,
+    pub created_at: String,
+    /// What the version offers: actions, triggers, data sources and connection types with
+    /// their inputs (`type`, `required`, `help`, `choices`, `data_source`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub description: Option<Value>,
+}
+
+impl ComponentVersionView {
+    pub fn new(key: &str, v: weft_db::ComponentVersion) -> ComponentVersionView {
+        ComponentVersionView {
+            component_id: v.component_id,
+            key: key.to_string(),
+            version: v.version,
+            sha256: v.sha256,
+            size_bytes: v.size_bytes,
+            created_at: ts(v.created_at),
+            description: Some(v.info),
+        }
+    }
+
+    pub fn without_description(self) -> ComponentVersionView {
+        ComponentVersionView { description: None, ..self }
+    }
+}
+
+/// A component with its versions (highest first) and its latest version's description.
+#[derive(Serialize, ToSchema)]
+pub struct ComponentDetailView {
+    #[serde(flatten)]
+    pub component: ComponentView,
+    /// What the latest version offers (see [`ComponentVersionView::description`]).
+    #[schema(value_type = Object)]
+    pub latest: Value,
+    pub versions: Vec<ComponentVersionView>,
 }
 
 #[derive(Serialize, ToSchema)]

@@ -179,6 +179,10 @@ fn every_route(f: &Fixture) -> Vec<Case> {
         ),
         c("GET", "/api/v1/organization/retention", Body::None, Need::Read, 200),
         c("PUT", "/api/v1/organization/retention", Body::Json(json!({"retention_days": 14})), Need::Administer, 200),
+        // Bytes that are not a component: a permitted publish is refused for what it sent.
+        c("POST", "/api/v1/components", Body::Raw("application/wasm", "not wasm".into()), Need::Build, 422),
+        c("GET", "/api/v1/components", Body::None, Need::Read, 200),
+        c("GET", "/api/v1/components/acme-crm", Body::None, Need::Read, 404),
         c("DELETE", &format!("/api/v1/instances/{i}"), Body::None, Need::Operate, 204),
     ]
 }

@@ -179,12 +179,20 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         // The demo's "customer API" is served by this process on loopback.
         egress.push(ipnet::IpNet::from(local.ip()));
     }
-    let registry = Arc::new(Registry::builtin(EgressGuard::new(egress)));
+    let egress = EgressGuard::new(egress);
+    let registry = Arc::new(Registry::builtin(egress.clone()));
     let node_id = format!("node-{}-{}", std::process::id(), &uuid_suffix());
     let mut worker_cfg = WorkerConfig::new(node_id);
     worker_cfg.lease = std::time::Duration::from_millis(args.lease_ms);
     worker_cfg.drain_timeout = std::time::Duration::from_millis(args.drain_timeout_ms);
     worker_cfg.concurrency = args.runner_concurrency as usize;
+    // Custom components: the same egress policy as built-in HTTP; compiled code cached beside
+    // the data (or in ./weft-data when the database is PostgreSQL).
+    worker_cfg.wasm = weft_wasm::WasmHostConfig {
+        cache_dir: Some(args.db.data_dir.join("component-cache")),
+        egress,
+        ..Default::default()
+    };
     let worker = Worker::new(db.clone(), registry, worker_cfg);
     if created {
         let (_, token) = db.create_token(&org.id, "first owner token", Role::Owner, now_ms()).await?;

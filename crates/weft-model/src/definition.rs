@@ -4,6 +4,7 @@
 //! engine evaluates exactly what the user wrote (see [`crate::expr`]).
 
 use serde_json::{Map, Value};
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 /// One integration: metadata, the config wizard and its flows.
@@ -26,6 +27,33 @@ impl IntegrationDef {
 
     pub fn flow(&self, key: &str) -> Option<&FlowDef> {
         self.flows.iter().find(|f| f.key == key)
+    }
+
+    /// Every action the definition calls (action steps at any depth and poll triggers), by name.
+    pub fn actions_used(&self) -> BTreeSet<&str> {
+        fn steps<'a>(list: &'a [Step], out: &mut BTreeSet<&'a str>) {
+            for step in list {
+                match &step.kind {
+                    StepKind::Action { action, .. } => {
+                        out.insert(action);
+                    }
+                    StepKind::Branch { arms, otherwise } => {
+                        arms.iter().for_each(|arm| steps(&arm.steps, out));
+                        steps(otherwise.as_deref().unwrap_or_default(), out);
+                    }
+                    StepKind::ForEach { steps: inner, .. } => steps(inner, out),
+                    _ => {}
+                }
+            }
+        }
+        let mut out = BTreeSet::new();
+        for flow in &self.flows {
+            if let Trigger::Poll(p) = &flow.trigger {
+                out.insert(p.action.as_str());
+            }
+            steps(&flow.steps, &mut out);
+        }
+        out
     }
 }
 

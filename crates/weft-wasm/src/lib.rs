@@ -19,10 +19,10 @@
 //! Invariant: every store has a memory limit and a deadline; nothing a guest does runs on the
 //! caller's runtime.
 
-mod adapter;
 mod bindings;
 mod cache;
 mod config;
+mod description;
 mod error;
 mod host;
 mod invoke;
@@ -30,9 +30,9 @@ mod outbound;
 mod services;
 mod validate;
 
-pub use adapter::WasmComponent;
 pub use cache::LoadOutcome;
 pub use config::{Limits, WasmHostConfig};
+pub use description::{Choice, Connection, Description, Input, Oauth2, Operation};
 pub use error::WasmError;
 pub use host::{CacheStats, CallContext, Invocation, LoadedComponent, PollOutput, WasmHost};
 pub use services::{HostServices, MemoryServices};

@@ -5,6 +5,7 @@
 use std::collections::HashSet;
 
 use crate::bindings::{ComponentInfo, ConnectionKind, InputSpec, InputType};
+use crate::description::type_name;
 
 /// Caps on a description's size: a description is shown in the UI and stored with versions.
 const MAX_KEY: usize = 64;
@@ -194,21 +195,6 @@ pub(crate) fn check(info: &ComponentInfo) -> Vec<String> {
         }
     }
     c.problems
-}
-
-/// The WIT name of an input type.
-fn type_name(t: InputType) -> &'static str {
-    match t {
-        InputType::String => "string",
-        InputType::Number => "number",
-        InputType::Boolean => "boolean",
-        InputType::Json => "json",
-        InputType::Secret => "secret",
-        InputType::Picklist => "picklist",
-        InputType::Connection => "connection",
-        InputType::Date => "date",
-        InputType::KeyValueList => "key-value-list",
-    }
 }
 
 /// `MAJOR.MINOR.PATCH`, optionally with `-pre` / `+build`.

@@ -6,42 +6,11 @@ mod common;
 
 use std::sync::Arc;
 
-use axum::extract::Query;
-use axum::http::HeaderMap;
-use common::{call, guests, host_with};
+use common::{acme_crm_api as crm, call, guests, host_with};
 use serde_json::{Value, json};
 use weft_components::EgressGuard;
 use weft_model::ErrorKind;
 use weft_wasm::{Invocation, Limits, MemoryServices, WasmHostConfig};
-
-/// Acme CRM: 5 contacts, 2 per page, oldest first; answers 401 without the key `k-123`.
-async fn crm() -> String {
-    async fn contacts(
-        headers: HeaderMap,
-        Query(q): Query<std::collections::HashMap<String, String>>,
-    ) -> (axum::http::StatusCode, axum::Json<Value>) {
-        if headers.get("x-api-key").and_then(|v| v.to_str().ok()) != Some("k-123") {
-            return (axum::http::StatusCode::UNAUTHORIZED, axum::Json(json!({"error": "bad key"})));
-        }
-        let since = q.get("updated_since").cloned().unwrap_or_default();
-        let all: Vec<Value> = (1..=5)
-            .map(|n| json!({"id": n, "name": format!("C{n}"), "updated_at": format!("2026-01-0{n}T00:00:00Z")}))
-            .filter(|c| c["updated_at"].as_str().unwrap() >= since.as_str())
-            .collect();
-        let page: usize = q.get("page_token").map_or(0, |t| t.parse().unwrap());
-        let items: Vec<Value> = all.iter().skip(page * 2).take(2).cloned().collect();
-        let next = (all.len() > (page + 1) * 2).then(|| (page + 1).to_string());
-        (axum::http::StatusCode::OK, axum::Json(json!({"items": items, "next_page_token": next})))
-    }
-    let app = axum::Router::new().route("/api/contacts", axum::routing::get(contacts)).route(
-        "/api/lists",
-        axum::routing::get(|| async { axum::Json(json!({"items": [{"id": "l1", "name": "Leads"}]})) }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("http://{addr}/api")
-}
 
 fn with_connection(inputs: Value, base_url: &str, key: &str) -> Invocation {
     Invocation { connection: Some(json!({"base_url": base_url, "api_key": key})), ..call(inputs) }

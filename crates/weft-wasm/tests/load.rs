@@ -6,7 +6,8 @@ mod common;
 
 use common::{guests, host_with, run};
 use serde_json::json;
-use weft_wasm::{Limits, LoadOutcome, WasmError, WasmHostConfig};
+use weft_model::InputType;
+use weft_wasm::{Description, Limits, LoadOutcome, WasmError, WasmHostConfig};
 
 #[tokio::test]
 async fn good_components_describe_themselves() {
@@ -24,6 +25,22 @@ async fn good_components_describe_themselves() {
 
     let hostile = host.load(&guests().hostile).await.expect("hostile loads");
     assert_eq!(hostile.info().actions.len(), 9);
+
+    // As stored and validated against: JSON that round-trips, actions under `<key>.<action>`
+    // with the JSON type of each input.
+    let d = Description::from_info(transform.info());
+    let stored: Description = serde_json::from_value(serde_json::to_value(&d).unwrap()).unwrap();
+    assert_eq!(stored, d);
+    assert_eq!(serde_json::to_value(&d).unwrap()["actions"][0]["inputs"][1]["default"], json!("."));
+    let specs = d.action_specs();
+    let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["transform.flatten", "transform.pick", "transform.group_by"]);
+    let sep = specs[0].input("separator").unwrap();
+    assert_eq!((&sep.input_type, sep.required), (&InputType::String, false));
+    assert_eq!(specs[0].input("value").unwrap().input_type, InputType::Any);
+    let alloc = Description::from_info(hostile.info()).action_specs().into_iter().find(|s| s.name == "hostile.alloc");
+    let mib = alloc.unwrap().inputs.remove(0);
+    assert_eq!((mib.key.as_str(), mib.input_type, mib.required), ("mib", InputType::Number, true));
 }
 
 #[tokio::test]

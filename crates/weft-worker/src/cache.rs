@@ -1,7 +1,8 @@
 //! Compiled flows per integration version: versions are immutable, so a compiled flow never goes
 //! stale and is cached for the life of the process.
 
-use std::collections::HashMap;
+use crate::custom::CustomComponents;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 use weft_db::Db;
 use weft_flow::CompiledFlow;
@@ -11,6 +12,8 @@ use weft_model::{ActionSpec, IntegrationDef};
 pub struct LoadedVersion {
     pub def: IntegrationDef,
     pub flows: HashMap<String, Arc<CompiledFlow>>,
+    /// The custom component versions it runs with (key → version), pinned at publish.
+    pub components: BTreeMap<String, String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -33,7 +36,7 @@ impl FlowCache {
         FlowCache { actions, versions: RwLock::new(HashMap::new()) }
     }
 
-    /// The action catalog definitions are validated against.
+    /// The built-in actions (custom components' actions are added per organization).
     pub fn actions(&self) -> &[ActionSpec] {
         &self.actions
     }
@@ -41,6 +44,7 @@ impl FlowCache {
     pub async fn load(
         &self,
         db: &Db,
+        custom: &CustomComponents,
         org: &str,
         integration_id: &str,
         version: i64,
@@ -55,7 +59,11 @@ impl FlowCache {
             .ok_or_else(|| LoadError::Missing { integration: integration_id.to_string(), version })?;
         let invalid =
             |message: String| LoadError::Invalid { integration: integration_id.to_string(), version, message };
-        let def = weft_model::validate::definition_from_json(&row.definition, &self.actions)
+        let mut actions = self.actions.clone();
+        if !row.components.is_empty() {
+            actions.extend(custom.pinned_actions(org, &row.components).await.map_err(|e| invalid(e.to_string()))?);
+        }
+        let def = weft_model::validate::definition_from_json(&row.definition, &actions)
             .map_err(|diags| invalid(diags.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("; ")))?;
         let mut flows = HashMap::new();
         for flow in &def.flows {
@@ -64,7 +72,7 @@ impl FlowCache {
             })?;
             flows.insert(flow.key.clone(), Arc::new(compiled));
         }
-        let loaded = Arc::new(LoadedVersion { def, flows });
+        let loaded = Arc::new(LoadedVersion { def, flows, components: row.components });
         self.versions.write().expect("flow cache lock").insert(key, loaded.clone());
         Ok(loaded)
     }

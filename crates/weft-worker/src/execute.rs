@@ -1,10 +1,11 @@
 //! Driving one execution: the loop that feeds the engine events and carries out its commands.
 
-use crate::cache::FlowCache;
+use crate::cache::{FlowCache, LoadError, LoadedVersion};
+use crate::custom::CustomComponents;
 use futures::FutureExt;
 use futures::stream::{FuturesUnordered, StreamExt};
 use serde_json::{Map, Value, json};
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -17,7 +18,8 @@ use weft_db::{
 };
 use weft_flow::{CallId, Command, CompiledFlow, Event, Run, RunContext, RunStatus, StepRecord, advance, resume};
 use weft_model::redact::{REDACTED, Redactor};
-use weft_model::{ErrorKind, LogLevel, StepError};
+use weft_model::{ActionSpec, ErrorKind, LogLevel, StepError};
+use weft_wasm::{CallContext, HostServices, Invocation, Limits, WasmHostConfig};
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
@@ -48,6 +50,10 @@ pub struct WorkerConfig {
     /// On shutdown, how long [`Worker::run_loop`] waits for executions in flight before it
     /// stops them and hands their leases back for another node to resume.
     pub drain_timeout: Duration,
+    /// The sandbox custom components run in (its egress guard decides what they may reach).
+    pub wasm: WasmHostConfig,
+    /// What one custom component invocation may use.
+    pub component_limits: Limits,
 }
 
 impl WorkerConfig {
@@ -63,6 +69,8 @@ impl WorkerConfig {
             poll_interval: Duration::from_secs(1),
             listening_poll_interval: Duration::from_secs(5),
             drain_timeout: Duration::from_secs(25),
+            wasm: WasmHostConfig::default(),
+            component_limits: Limits::default(),
         }
     }
 }
@@ -83,6 +91,7 @@ pub struct Worker {
 struct Inner {
     db: Db,
     registry: Arc<Registry>,
+    custom: CustomComponents,
     cache: FlowCache,
     cfg: WorkerConfig,
     /// Woken when work was queued in this process, so the claim loop need not wait for its poll.
@@ -130,10 +139,12 @@ impl Worker {
         actions.sort_by(|a, b| a.name.cmp(&b.name));
         let cache = FlowCache::new(actions);
         let slots = Arc::new(Semaphore::new(cfg.concurrency.max(1)));
+        let custom = CustomComponents::new(db.clone(), cfg.wasm.clone(), cfg.component_limits.clone());
         Worker {
             inner: Arc::new(Inner {
                 db,
                 registry,
+                custom,
                 cache,
                 cfg,
                 wake: Notify::new(),
@@ -150,6 +161,30 @@ impl Worker {
 
     pub fn flow_cache(&self) -> &FlowCache {
         &self.inner.cache
+    }
+
+    /// The organizations' custom (WebAssembly) components.
+    pub fn custom_components(&self) -> &CustomComponents {
+        &self.inner.custom
+    }
+
+    /// An integration version, parsed, validated against the built-in actions and those of the
+    /// component versions it pins, and compiled (cached: versions are immutable).
+    pub async fn load_version(
+        &self,
+        org: &str,
+        integration_id: &str,
+        version: i64,
+    ) -> Result<Arc<LoadedVersion>, LoadError> {
+        self.inner.cache.load(&self.inner.db, &self.inner.custom, org, integration_id, version).await
+    }
+
+    /// What a draft of the organization is validated against: the built-in actions and those of
+    /// its custom components at their latest versions.
+    pub async fn actions_of(&self, org: &str) -> Result<Vec<ActionSpec>, DbError> {
+        let mut actions = self.inner.cache.actions().to_vec();
+        actions.extend(self.inner.custom.latest_actions(org).await?);
+        Ok(actions)
     }
 
     /// The components this runner runs actions with (the scheduler's poll triggers use it too,
@@ -365,7 +400,7 @@ impl Worker {
         instance: Option<Instance>,
     ) -> Result<(), DbError> {
         let db = &self.inner.db;
-        let loaded = match self.inner.cache.load(db, &exe.org_id, &exe.integration_id, exe.version).await {
+        let loaded = match self.load_version(&exe.org_id, &exe.integration_id, exe.version).await {
             Ok(l) => l,
             Err(e) => {
                 return self.fail_early(&exe, &respond, StepError::new(ErrorKind::Component, e.to_string())).await;
@@ -413,6 +448,7 @@ impl Worker {
             pending_state: Mutex::new(PendingState::default()),
             used_state_ops: std::sync::atomic::AtomicBool::new(false),
             flows: loaded.flows.clone(),
+            components: loaded.components.clone(),
             resumed: matches!(start, Start::Resume(_)),
             redactor,
             // A resumed run counts on from the lines stored before (the limit is per execution).
@@ -539,6 +575,8 @@ struct Shared {
     /// An `increment`/`compare_and_set` recorded its answer: forget the answers at the end.
     used_state_ops: std::sync::atomic::AtomicBool,
     flows: std::collections::HashMap<String, Arc<CompiledFlow>>,
+    /// The custom component versions the integration version pinned (key → version).
+    components: BTreeMap<String, String>,
     /// The run continues from a checkpoint, whose secret values were redacted.
     resumed: bool,
     redactor: Redactor,
@@ -767,6 +805,49 @@ impl Shared {
         p.writes.retain(|(seq, w)| !(*seq <= upto && &w.scope == scope && w.key == key));
     }
 
+    /// Runs `action` of the pinned version `version` of custom component `key` in the sandbox:
+    /// the step's connection values are its `connection` input; the component's state is its
+    /// own scope in this instance (committed with the step's checkpoint, like `state.set`).
+    async fn run_custom(
+        self: &Arc<Self>,
+        key: &str,
+        version: &str,
+        action: &str,
+        input: Value,
+        cx: &ActionContext,
+    ) -> Result<Value, StepError> {
+        let custom = &self.worker.inner.custom;
+        let component = custom.get(&self.org_id, key, version).await?;
+        let short = &action[key.len() + 1..];
+        let mut inputs = input;
+        let connection = inputs.as_object_mut().and_then(|o| o.remove("connection"));
+        let mut limits = custom.limits().clone();
+        if let Some(t) = cx.timeout {
+            limits.time = limits.time.min(t);
+        }
+        let call = Invocation {
+            inputs,
+            connection,
+            context: CallContext {
+                execution_id: self.exe_id.clone(),
+                instance_id: self.instance_id.clone(),
+                customer_id: self.customer_id.clone(),
+                flow_key: self.flow_key.clone(),
+                step_path: cx.step_path.clone(),
+                idempotency_key: cx.idempotency_key.clone(),
+                attempt: cx.attempt,
+                webhook_urls: Vec::new(),
+            },
+        };
+        let scope = StateScope {
+            org_id: self.org_id.clone(),
+            kind: ScopeKind::Component,
+            id: format!("{}:{key}", self.instance_id),
+        };
+        let services = Arc::new(GuestServices { shared: self.clone(), scope, log: cx.log.clone() });
+        component.invoke_action(short, call, &limits, services).await
+    }
+
     async fn checkpoint(&self, run: &Run) -> Result<(), DbError> {
         let (steps, logs, response) = self.take_buffers();
         let state_writes = self.take_pending_state();
@@ -780,6 +861,72 @@ impl Shared {
             response: response.as_ref(),
         };
         self.worker.inner.db.checkpoint_with_state(&cp, &state_writes).await
+    }
+}
+
+/// What a custom component reaches of one execution: the step's log, and the component's own
+/// state scope in the execution's instance (never chosen by the guest: it only names keys).
+/// Writes wait for the step's checkpoint, reads see them first, as for `state.*`.
+struct GuestServices {
+    shared: Arc<Shared>,
+    scope: StateScope,
+    log: LogSink,
+}
+
+impl HostServices for GuestServices {
+    fn log(&self, level: LogLevel, message: String) {
+        self.log.write(level, message);
+    }
+
+    fn state_get<'a>(&'a self, key: &'a str) -> weft_components::BoxFuture<'a, Result<Option<Value>, String>> {
+        Box::pin(async move {
+            match self.shared.pending_of(&self.scope, key) {
+                Some((_, w)) => Ok(w.value),
+                None => self.shared.worker.inner.db.state_get(&self.scope, key).await.map_err(|e| e.to_string()),
+            }
+        })
+    }
+
+    fn state_set<'a>(&'a self, key: &'a str, value: Value) -> weft_components::BoxFuture<'a, Result<(), String>> {
+        use weft_components::state::{MAX_KEY_CHARS, MAX_KEYS_PER_SCOPE, MAX_VALUE_BYTES};
+        Box::pin(async move {
+            let chars = key.chars().count();
+            if chars == 0 || chars > MAX_KEY_CHARS {
+                return Err(format!("a state key must have 1 to {MAX_KEY_CHARS} characters, not {chars}"));
+            }
+            let size = serde_json::to_vec(&value).map_or(usize::MAX, |v| v.len());
+            if size > MAX_VALUE_BYTES {
+                return Err(format!(
+                    "the value for state key `{key}` is {size} bytes, over the state value limit of {MAX_VALUE_BYTES} bytes"
+                ));
+            }
+            let db = &self.shared.worker.inner.db;
+            let exists = match self.shared.pending_of(&self.scope, key) {
+                Some((_, w)) => w.value.is_some(),
+                None => db.state_get(&self.scope, key).await.map_err(|e| e.to_string())?.is_some(),
+            };
+            if !exists && db.state_key_count(&self.scope).await.map_err(|e| e.to_string())? >= MAX_KEYS_PER_SCOPE {
+                return Err(format!(
+                    "cannot add state key `{key}`: the component's state already holds the limit of {MAX_KEYS_PER_SCOPE} keys"
+                ));
+            }
+            let at = now_ms();
+            self.shared.push_state(StateWrite {
+                scope: self.scope.clone(),
+                key: key.to_string(),
+                value: Some(value),
+                at,
+            });
+            Ok(())
+        })
+    }
+
+    fn state_delete<'a>(&'a self, key: &'a str) -> weft_components::BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            let at = now_ms();
+            self.shared.push_state(StateWrite { scope: self.scope.clone(), key: key.to_string(), value: None, at });
+            Ok(())
+        })
     }
 }
 
@@ -944,10 +1091,17 @@ fn handle(
                     inflight.push(async move { (call, shared2.state_call(&action, input, &op_key).await) }.boxed());
                     continue;
                 }
+                let custom = action
+                    .split_once('.')
+                    .and_then(|(key, _)| Some((key.to_string(), shared.components.get(key)?.clone())));
                 inflight.push(
                     async move {
-                        let registry = shared2.worker.inner.registry.clone();
-                        let run = registry.run(&action, input, &cx);
+                        let run = async {
+                            match custom {
+                                Some((key, version)) => shared2.run_custom(&key, &version, &action, input, &cx).await,
+                                None => shared2.worker.inner.registry.run(&action, input, &cx).await,
+                            }
+                        };
                         let res = match timeout {
                             Some(t) => match tokio::time::timeout(t, run).await {
                                 Ok(r) => r,

@@ -11,11 +11,13 @@
 //! [`schedule`] is its pure cron logic (next fire time, DST, missed runs).
 
 mod cache;
+mod custom;
 mod execute;
 pub mod schedule;
 mod scheduler;
 
 pub use cache::{FlowCache, LoadError, LoadedVersion};
+pub use custom::{CustomComponents, PinError};
 pub use execute::{SyncOutcome, Worker, WorkerConfig};
 pub use schedule::{CronSchedule, Firing, ScheduleError};
 pub use scheduler::{PruneConfig, Scheduler, SchedulerConfig, prune_pass};

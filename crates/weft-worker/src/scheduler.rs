@@ -178,24 +178,23 @@ impl Scheduler {
         };
         let (firing, tz) = firing;
         // The flow's queue mode travels on the execution rows: only the claim enforces it.
-        let (poll, policy) =
-            match self.worker.flow_cache().load(&self.db, &s.org_id, &s.integration_id, s.version).await {
-                Ok(loaded) => match loaded.def.flow(&s.flow_key) {
-                    Some(f) => {
-                        let poll = match &f.trigger {
-                            Trigger::Poll(p) => Some(p.clone()),
-                            _ => None,
-                        };
-                        (poll, QueuePolicy::from(&f.queue))
-                    }
-                    None => (None, QueuePolicy::PARALLEL),
-                },
-                Err(e) => {
-                    tracing::warn!(schedule = %s.id, instance = %s.instance_id, flow = %s.flow_key, error = %e,
-                    "scheduler: cannot load the flow's definition; retrying next tick");
-                    return Ok(None);
+        let (poll, policy) = match self.worker.load_version(&s.org_id, &s.integration_id, s.version).await {
+            Ok(loaded) => match loaded.def.flow(&s.flow_key) {
+                Some(f) => {
+                    let poll = match &f.trigger {
+                        Trigger::Poll(p) => Some(p.clone()),
+                        _ => None,
+                    };
+                    (poll, QueuePolicy::from(&f.queue))
                 }
-            };
+                None => (None, QueuePolicy::PARALLEL),
+            },
+            Err(e) => {
+                tracing::warn!(schedule = %s.id, instance = %s.instance_id, flow = %s.flow_key, error = %e,
+                    "scheduler: cannot load the flow's definition; retrying next tick");
+                return Ok(None);
+            }
+        };
         if let Some(p) = poll {
             return self.poll(s, &p, policy, firing.next_fire_at, now).await.map(Some);
         }

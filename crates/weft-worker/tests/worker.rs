@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use support::{Harness, config, now_ms};
 use tokio::sync::oneshot;
 use weft_db::{ExecutionStatus, StepRow};
-use weft_worker::{FlowCache, LoadError, SyncOutcome, Worker};
+use weft_worker::{LoadError, SyncOutcome, Worker};
 
 /// Starts `worker.run_loop` on a task; the returned sender stops it.
 fn start_loop(worker: &Worker) -> (oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
@@ -844,16 +844,15 @@ async fn the_claim_loop_runs_queued_executions_and_drains_on_shutdown() {
 async fn unknown_versions_do_not_load() {
     let h = Harness::new().await;
     let p = h.publish(BASICS, json!({})).await;
-    let cache = FlowCache::new(h.registry.action_specs());
-    let err = cache.load(&h.db, &h.org, &p.integration_id, 2).await.err().expect("version 2 does not exist");
+    let worker = h.worker(config("node-1"));
+    let err = worker.load_version(&h.org, &p.integration_id, 2).await.err().expect("version 2 does not exist");
     assert!(matches!(&err, LoadError::Missing { version: 2, .. }), "{err:?}");
-    let err = cache.load(&h.db, &h.org, "int_unknown", 1).await.err().expect("no such integration");
+    let err = worker.load_version(&h.org, "int_unknown", 1).await.err().expect("no such integration");
     assert!(matches!(&err, LoadError::Missing { .. }), "{err:?}");
-    let loaded = cache.load(&h.db, &h.org, &p.integration_id, 1).await.unwrap();
+    let loaded = worker.load_version(&h.org, &p.integration_id, 1).await.unwrap();
     assert!(loaded.flows.contains_key("main"));
 
     // An execution of a version that does not exist fails with a message saying so.
-    let worker = h.worker(config("node-1"));
     let mut exe = h.execution(&p, "main", json!({}), Some("node-1"), 300).await;
     exe.version = 9;
     let out = outcome(worker.dispatch(exe.clone(), None)).await;

@@ -71,7 +71,7 @@ pub(crate) async fn load_version(
     integration_id: &str,
     version: i64,
 ) -> ApiResult<Arc<LoadedVersion>> {
-    s.worker.flow_cache().load(&s.db, org, integration_id, version).await.map_err(|e| match e {
+    s.worker.load_version(org, integration_id, version).await.map_err(|e| match e {
         weft_worker::LoadError::Missing { .. } => ApiError::new(
             StatusCode::NOT_FOUND,
             "version.not_found",

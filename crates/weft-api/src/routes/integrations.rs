@@ -14,6 +14,7 @@ use weft_db::NewDraft;
 use weft_model::Permission;
 use weft_model::parse::SourceFormat;
 use weft_model::validate::{check_definition, definition_from_json};
+use weft_worker::PinError;
 
 pub(crate) async fn find(s: &AppState, org: &str, r: &str) -> ApiResult<weft_db::Integration> {
     s.db.get_integration(org, r).await?.ok_or_else(|| ApiError::not_found("integration", r))
@@ -45,10 +46,10 @@ pub async fn import(
         )
     })?;
     let source = std::str::from_utf8(&body).map_err(|_| ApiError::bad_request("the definition is not UTF-8 text"))?;
-    let actions = s.worker.flow_cache().actions();
+    let actions = s.worker.actions_of(auth.org()).await?;
     let doc = weft_model::parse::parse_document(source, format)
         .map_err(|d| diagnostics_error("the definition cannot be parsed", &d))?;
-    let def = check_definition(&doc, actions).map_err(|d| diagnostics_error("the definition is invalid", &d))?;
+    let def = check_definition(&doc, &actions).map_err(|d| diagnostics_error("the definition is invalid", &d))?;
     let existed = s.db.get_integration(auth.org(), &def.key).await?.is_some();
     let draft = NewDraft {
         key: def.key.clone(),
@@ -84,7 +85,8 @@ pub async fn get(State(s): State<AppState>, auth: Auth, Path(r): Path<String>) -
     Ok(Json(find(&s, auth.org(), &r).await?.into()))
 }
 
-/// Publish the current draft as the next immutable version (validated again first).
+/// Publish the current draft as the next immutable version (validated again first). The
+/// version pins the latest published version of each custom component it calls.
 #[utoipa::path(post, path = "/integrations/{integration}/versions", tag = "integrations",
     params(("integration" = String, Path, description = "id or key")),
     responses((status = 201, body = VersionView), (status = 404, description = "no such integration"), (status = 422, description = "the draft is invalid")))]
@@ -95,9 +97,19 @@ pub async fn publish(
 ) -> ApiResult<(StatusCode, Json<VersionView>)> {
     auth.require(Permission::EditIntegrations)?;
     let i = find(&s, auth.org(), &r).await?;
-    definition_from_json(&i.draft_definition, s.worker.flow_cache().actions())
+    let actions = s.worker.actions_of(auth.org()).await?;
+    let def = definition_from_json(&i.draft_definition, &actions)
         .map_err(|d| diagnostics_error("the draft is invalid", &d))?;
-    let v = s.db.publish_version(auth.org(), &i.id, now_ms()).await.map_err(|e| ApiError::from_db("integration", e))?;
+    let pins = s.worker.custom_components().pins(auth.org(), &def, s.worker.flow_cache().actions()).await.map_err(
+        |e| match e {
+            PinError::Db(e) => ApiError::from(e),
+            e @ PinError::Unknown(_) => ApiError::invalid("integration.invalid", e.to_string(), json!([])),
+        },
+    )?;
+    let v =
+        s.db.publish_version_pinned(auth.org(), &i.id, &pins, now_ms())
+            .await
+            .map_err(|e| ApiError::from_db("integration", e))?;
     Ok((
         StatusCode::CREATED,
         Json(VersionView {
@@ -106,6 +118,7 @@ pub async fn publish(
             version: v.version,
             created_at: crate::views::ts(v.created_at),
             definition: Some(v.definition),
+            components: v.components,
         }),
     ))
 }
@@ -132,6 +145,7 @@ pub async fn versions(
             version: v.version,
             created_at: crate::views::ts(v.created_at),
             definition: None::<Value>,
+            components: v.components,
         })
         .collect();
     Ok(Json(Listing { items, next_cursor: page.next_cursor }))

@@ -1,6 +1,7 @@
 //! Route table: one module per resource. `api_routes` are under `/api/v1` and in the OpenAPI
 //! document; `public_routes` are webhooks and probes.
 
+mod components;
 mod customers;
 mod executions;
 mod health;
@@ -38,6 +39,8 @@ pub fn api_routes(r: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
         .routes(routes!(tokens::create))
         .routes(routes!(settings::instance_settings))
         .routes(routes!(settings::get_retention, settings::put_retention))
+        .routes(routes!(components::publish, components::list))
+        .routes(routes!(components::get))
 }
 
 pub fn public_routes() -> axum::Router<AppState> {

@@ -35,8 +35,13 @@ pub async fn start_with(tune: impl FnOnce(&mut ApiConfig)) -> Server {
     let db = Db::open_dir(dir.path()).await.unwrap();
     let (org, _) = db.ensure_organization("test", 0).await.unwrap();
     let (_, owner) = db.create_token(&org.id, "owner", Role::Owner, 0).await.unwrap();
-    let registry = Arc::new(Registry::builtin(EgressGuard::new(vec!["127.0.0.1/32".parse().unwrap()])));
-    let worker = Worker::new(db.clone(), registry, WorkerConfig::new("test-node"));
+    let egress = EgressGuard::new(vec!["127.0.0.1/32".parse().unwrap()]);
+    let registry = Arc::new(Registry::builtin(egress.clone()));
+    let mut worker_cfg = WorkerConfig::new("test-node");
+    // Custom components reach the local stand-ins too; compiled ones are cached with the data.
+    worker_cfg.wasm.egress = egress;
+    worker_cfg.wasm.cache_dir = Some(dir.path().join("component-cache"));
+    let worker = Worker::new(db.clone(), registry, worker_cfg);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let mut cfg = ApiConfig::new(url.clone());

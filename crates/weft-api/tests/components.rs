@@ -1,0 +1,231 @@
+//! Custom components end to end: the SDK's examples, built from source, are published to the
+//! organization through the API (checked in the sandbox first), an integration calling them is
+//! imported and published (pinning their versions) and deployed for customers, and its
+//! executions run them in the sandbox: the CRM connector against a stand-in for the CRM's API,
+//! the transformation component on its output. A component's state belongs to its instance.
+
+mod common;
+
+#[path = "../../weft-wasm/tests/common/guests.rs"]
+mod guests;
+
+use common::{Body, Server, assert_error, start};
+use guests::{acme_crm_api, guests};
+use serde_json::{Value, json};
+
+const CRM_SYNC: &str = r#"
+key: crm-sync
+name: CRM sync
+config:
+  - page: CRM
+    vars:
+      - key: crm
+        label: Acme CRM connection
+        type: connection
+        required: true
+flows:
+  - key: sync
+    trigger:
+      webhook:
+        mode: sync
+    steps:
+      - key: contacts
+        action: acme-crm.list_contacts
+        inputs:
+          connection: "{{ config.crm }}"
+          max_pages: 3
+      - key: names
+        action: transform.pick
+        inputs:
+          records: "{{ steps.contacts.output.contacts }}"
+          fields: ["name"]
+    result:
+      count: "{{ steps.contacts.output.count }}"
+      names: "{{ steps.names.output }}"
+"#;
+
+/// Remembers the last value it was given, in the component's own state, and answers the one
+/// before: what one instance stored must never show up in another's.
+const REMEMBER: &str = r#"
+key: remember
+name: Remember
+flows:
+  - key: remember
+    trigger:
+      webhook:
+        mode: sync
+    steps:
+      - key: state
+        action: hostile.state
+        inputs:
+          key: "{{ trigger.body.key }}"
+          value: "{{ trigger.body.value }}"
+    result: "{{ steps.state.output.old }}"
+"#;
+
+async fn upload(s: &Server, wasm: &[u8]) -> (u16, Value) {
+    s.send(
+        s.request("POST", "/api/v1/components")
+            .bearer_auth(&s.owner)
+            .header("content-type", "application/wasm")
+            .body(wasm.to_vec()),
+    )
+    .await
+}
+
+async fn publish_integration(s: &Server, yaml: &str, key: &str) -> Value {
+    let (st, body) = s.import(yaml).await;
+    assert_eq!(st, 201, "{body}");
+    let (st, v) = s.post(&format!("/api/v1/integrations/{key}/versions"), Value::Null).await;
+    assert_eq!(st, 201, "{v}");
+    v
+}
+
+async fn deploy(s: &Server, integration: &str, customer: &str, config: Value) -> String {
+    let (st, c) = s.post("/api/v1/customers", json!({"external_id": customer, "name": customer})).await;
+    assert!(st == 201 || st == 409, "{c}");
+    let (st, inst) = s
+        .post(
+            "/api/v1/instances",
+            json!({"integration": integration, "customer": format!("ext:{customer}"), "config": config}),
+        )
+        .await;
+    assert_eq!(st, 201, "{inst}");
+    inst["id"].as_str().unwrap().to_string()
+}
+
+async fn run(s: &Server, instance: &str, flow: &str, body: Value) -> Value {
+    let (st, e) = s.post(&format!("/api/v1/instances/{instance}/flows/{flow}/run?wait=true"), body).await;
+    assert_eq!(st, 200, "{e}");
+    e
+}
+
+#[tokio::test]
+async fn the_examples_run_in_an_integration_deployed_for_a_customer() {
+    let s = start().await;
+    let crm = acme_crm_api().await;
+    let g = guests();
+
+    // Publish: the server loads each component in the sandbox and stores what it describes.
+    let (st, v) = upload(&s, &g.crm).await;
+    assert_eq!(st, 201, "{v}");
+    assert_eq!((v["key"].as_str(), v["version"].as_str()), (Some("acme-crm"), Some("1.0.0")));
+    assert_eq!(v["description"]["actions"][0]["key"], "list_contacts");
+    assert_eq!(upload(&s, &g.crm).await.0, 200, "the same bytes again: already published");
+    assert_eq!(upload(&s, &g.transform).await.0, 201);
+
+    let (st, list) = s.get("/api/v1/components").await;
+    assert_eq!(st, 200);
+    let keys: Vec<&str> = list["items"].as_array().unwrap().iter().map(|c| c["key"].as_str().unwrap()).collect();
+    assert_eq!(keys.len(), 2, "{list}");
+    assert!(keys.contains(&"acme-crm") && keys.contains(&"transform"), "{list}");
+    let (st, c) = s.get("/api/v1/components/acme-crm").await;
+    assert_eq!(st, 200, "{c}");
+    assert_eq!(c["latest_version"], "1.0.0");
+    assert_eq!(c["versions"].as_array().unwrap().len(), 1);
+    let list_contacts = &c["latest"]["actions"][0];
+    let inputs: Vec<&str> =
+        list_contacts["inputs"].as_array().unwrap().iter().map(|i| i["key"].as_str().unwrap()).collect();
+    assert_eq!(inputs, ["connection", "query", "updated_since", "max_pages"]);
+    assert_eq!(c["latest"]["connections"][0]["kind"], "api_key");
+    assert_eq!(c["latest"]["data_sources"][0]["key"], "lists");
+    assert_eq!(c["latest"]["triggers"][0]["key"], "new_contacts");
+
+    // Validation knows the components' actions and their inputs.
+    let typo = CRM_SYNC.replace("max_pages: 3", "max_pages: \"three\"");
+    let (st, err) = s.import(&typo).await;
+    assert_eq!(st, 422, "{err}");
+    assert!(err.to_string().contains("max_pages"), "{err}");
+
+    // Publishing pins the component versions; deploying for a customer runs them.
+    let version = publish_integration(&s, CRM_SYNC, "crm-sync").await;
+    assert_eq!(version["components"], json!({"acme-crm": "1.0.0", "transform": "0.1.0"}));
+    let conn = json!({"type": "api_key", "base_url": crm, "api_key": "k-123"});
+    let instance = deploy(&s, "crm-sync", "acme", json!({"crm": conn})).await;
+    let e = run(&s, &instance, "sync", json!({})).await;
+    assert_eq!(e["status"], "succeeded", "{e}");
+    let names: Vec<Value> = (1..=5).map(|n| json!({"name": format!("C{n}")})).collect();
+    assert_eq!(e["result"], json!({"count": 5, "names": names}));
+    let steps: Vec<&str> =
+        e["steps"].as_array().unwrap().iter().map(|st| st["action"].as_str().unwrap_or("")).collect();
+    assert_eq!(steps, ["acme-crm.list_contacts", "transform.pick"]);
+
+    // The component's logs are the execution's, under the step.
+    let (st, logs) = s.get(&format!("/api/v1/executions/{}/logs", e["id"].as_str().unwrap())).await;
+    assert_eq!(st, 200, "{logs}");
+    assert!(
+        logs["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["message"] == "listed 5 contacts" && l["step"] == "contacts"),
+        "{logs}"
+    );
+    // The API key is a connection secret: redacted from everything stored.
+    assert!(!e.to_string().contains("k-123"), "{e}");
+
+    // A wrong key: the component's error fails the step, saying what the API answered.
+    let bad =
+        deploy(&s, "crm-sync", "globex", json!({"crm": {"type": "api_key", "base_url": crm, "api_key": "nope"}})).await;
+    let e = run(&s, &bad, "sync", json!({})).await;
+    assert_eq!(e["status"], "failed", "{e}");
+    assert!(e["error"]["message"].as_str().unwrap().contains("401"), "{e}");
+}
+
+#[tokio::test]
+async fn refused_components_are_named_and_unknown_actions_refused() {
+    let s = start().await;
+    let g = guests();
+    for (what, bytes, says) in [
+        ("garbage", b"not wasm at all".to_vec(), "not a WebAssembly"),
+        ("another world", g.not_weft.clone(), "weft"),
+        ("a bad description", g.bad_describe.clone(), "description"),
+    ] {
+        let got = upload(&s, &bytes).await;
+        assert_error(&got, 422, "component.invalid");
+        let msg = got.1["error"]["message"].as_str().unwrap();
+        assert!(msg.to_lowercase().contains(&says.to_lowercase()), "{what}: {msg}");
+    }
+    assert_error(&upload(&s, b"").await, 400, "request.invalid");
+    let (st, list) = s.get("/api/v1/components").await;
+    assert_eq!((st, list["items"].as_array().unwrap().len()), (200, 0), "nothing refused was stored: {list}");
+    assert_error(&s.get("/api/v1/components/acme-crm").await, 404, "component.not_found");
+
+    // A flow calling a component nobody published is refused at import, naming the action.
+    let (st, err) = s.import(CRM_SYNC).await;
+    assert_eq!(st, 422, "{err}");
+    assert!(err.to_string().contains("acme-crm.list_contacts"), "{err}");
+
+    // A viewer may read components, not publish them.
+    let viewer = s.token(weft_model::Role::Viewer).await;
+    let got = s
+        .send(
+            s.request("POST", "/api/v1/components")
+                .bearer_auth(&viewer)
+                .header("content-type", "application/wasm")
+                .body(g.transform.clone()),
+        )
+        .await;
+    assert_error(&got, 403, "auth.forbidden");
+    let _ = Body::None;
+}
+
+#[tokio::test]
+async fn a_component_reads_only_its_own_instance_state() {
+    let s = start().await;
+    assert_eq!(upload(&s, &guests().hostile).await.0, 201);
+    publish_integration(&s, REMEMBER, "remember").await;
+    let a = deploy(&s, "remember", "alpha", json!({})).await;
+    let b = deploy(&s, "remember", "beta", json!({})).await;
+
+    let e = run(&s, &a, "remember", json!({"key": "secret", "value": "alpha's value"})).await;
+    assert_eq!((e["status"].as_str(), &e["result"]), (Some("succeeded"), &Value::Null), "{e}");
+    let e = run(&s, &a, "remember", json!({"key": "secret", "value": "second"})).await;
+    assert_eq!(e["result"], "alpha's value", "the state was committed with the step: {e}");
+
+    // Another customer's instance of the same integration, same component, same key: nothing.
+    let e = run(&s, &b, "remember", json!({"key": "secret", "value": "beta's value"})).await;
+    assert_eq!((e["status"].as_str(), &e["result"]), (Some("succeeded"), &Value::Null), "{e}");
+    let e = run(&s, &a, "remember", json!({"key": "secret", "value": "third"})).await;
+    assert_eq!(e["result"], "second", "beta's write never reached alpha's state: {e}");
+}
