@@ -1,10 +1,11 @@
-//! The client side of the `weft` binary: `weft customer|integration|instance|execution …`, which
-//! talk to a running server over the REST API (`WEFT_URL`, `WEFT_TOKEN`).
+//! The client side of the `weft` binary: `weft customer|integration|instance|execution|component …`,
+//! which talk to a running server over the REST API (`WEFT_URL`, `WEFT_TOKEN`).
 //!
 //! `main.rs` flattens [`ClientOpts`] into the root command and [`ClientCommand`] into its
 //! subcommands, then calls [`run`]. Argument types live here; the HTTP transport and error
 //! sorting in [`api`]; what each command sends in [`commands`]; human renderings of the API's
-//! resources in [`views`].
+//! resources in [`views`]; the local side of `weft component` (scaffolding a crate, building it
+//! with cargo) in [`component`]. `weft component new` and `build` need no server or token.
 //!
 //! # Exit codes
 //!
@@ -12,13 +13,14 @@
 //! |------|---------|
 //! | 0 | success |
 //! | 1 | the server refused the request (4xx other than 401/403); message and details on stderr |
-//! | 2 | usage error (bad arguments, unreadable file, invalid JSON argument) |
+//! | 2 | usage error (bad arguments, unreadable file, invalid JSON argument); for `weft component`, also: the component cannot be built |
 //! | 3 | the server cannot be reached at `WEFT_URL` |
 //! | 4 | authentication: no token, or the server rejected it (401) or its role (403) |
 //! | 5 | the server failed (5xx) or answered something that is not the API's JSON |
 
 mod api;
 mod commands;
+mod component;
 mod views;
 
 use clap::{Args, Subcommand};
@@ -33,6 +35,20 @@ Exit codes:
   0  success
   1  the server refused the request (4xx); the error and its details are printed on stderr
   2  usage error (bad arguments, unreadable file, invalid JSON argument)
+  3  cannot reach the server (is `weft serve` running at WEFT_URL?)
+  4  authentication: no token (set WEFT_TOKEN), or the server rejected it (401/403)
+  5  server error (5xx) or a response that is not the API's JSON";
+
+/// The exit codes of `weft component …`: those of [`EXIT_CODES_HELP`], where 2 also covers a
+/// component that cannot be built (keep the two in step).
+pub const COMPONENT_EXIT_CODES_HELP: &str = "\
+Exit codes:
+  0  success
+  1  the server refused the request (4xx), e.g. `component.invalid` for a file that is not a
+     Weft component; the error and its details are printed on stderr
+  2  usage error (bad arguments, unreadable file, bad component name, existing directory), or
+     the component cannot be built (no Cargo.toml, the wasm32-wasip2 target is missing and
+     cannot be installed, `cargo build` failed)
   3  cannot reach the server (is `weft serve` running at WEFT_URL?)
   4  authentication: no token (set WEFT_TOKEN), or the server rejected it (401/403)
   5  server error (5xx) or a response that is not the API's JSON";
@@ -67,6 +83,9 @@ pub enum ClientCommand {
     /// Inspect, follow, replay and cancel executions.
     #[command(subcommand, after_long_help = EXIT_CODES_HELP)]
     Execution(ExecutionCmd),
+    /// Create, build and publish custom components (WebAssembly).
+    #[command(subcommand, after_long_help = COMPONENT_EXIT_CODES_HELP)]
+    Component(ComponentCmd),
 }
 
 #[derive(Subcommand, Debug)]
@@ -315,6 +334,64 @@ pub enum ExecutionCmd {
     },
 }
 
+#[derive(Subcommand, Debug)]
+pub enum ComponentCmd {
+    /// Create a component crate (Rust, with the Weft SDK).
+    ///
+    /// Writes `Cargo.toml`, `src/lib.rs` (one working action, `hello`, and its unit tests),
+    /// `README.md` and `.gitignore`. Needs no server or token.
+    #[command(after_long_help = COMPONENT_EXIT_CODES_HELP)]
+    New {
+        /// The component's key (how flows call it: `NAME.ACTION`), also the crate's name:
+        /// lower-case letters, digits, `-` and `_`, starting with a letter.
+        #[arg(value_name = "NAME", value_parser = parse_component_name)]
+        name: String,
+        /// Directory to create the crate in (default: `./NAME`); it must not exist or be empty.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// The SDK crate (`sdk/weft-sdk` of a weft checkout) the component depends on (default:
+        /// the one of the checkout this weft was built from, if it is still there).
+        #[arg(long, value_name = "PATH")]
+        sdk: Option<PathBuf>,
+    },
+    /// Build a component crate into a WebAssembly component file.
+    ///
+    /// Runs `cargo build --release --target wasm32-wasip2` in DIR (installing that Rust target
+    /// with rustup if it is missing; cargo's output goes to stderr) and prints the component
+    /// file's path and size. Needs no server or token.
+    #[command(after_long_help = COMPONENT_EXIT_CODES_HELP)]
+    Build {
+        /// The component crate's directory.
+        #[arg(value_name = "DIR", default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Upload a component to the server as a new version.
+    ///
+    /// Its key and version come from the component's own description (`describe`); a
+    /// published version is immutable, so publishing other bytes under the same version is
+    /// refused (exit 1), while the same bytes again are accepted. A crate directory is built first.
+    #[command(after_long_help = COMPONENT_EXIT_CODES_HELP)]
+    Publish {
+        /// A `.wasm` component file (uploaded as it is), or a component crate's directory
+        /// (built as by `weft component build`, then uploaded).
+        #[arg(value_name = "PATH", default_value = ".")]
+        path: PathBuf,
+    },
+    /// List the published components.
+    #[command(after_long_help = COMPONENT_EXIT_CODES_HELP)]
+    List(PageArgs),
+    /// Show a component, its versions and what its latest version offers.
+    ///
+    /// Lists the latest version's actions with their inputs, triggers, data sources and
+    /// connection types.
+    #[command(after_long_help = COMPONENT_EXIT_CODES_HELP)]
+    Show {
+        /// Component id or key.
+        #[arg(value_name = "COMPONENT")]
+        component: String,
+    },
+}
+
 /// Filters of `weft execution list`.
 #[derive(Args, Debug, Default)]
 pub struct ExecutionListArgs {
@@ -356,10 +433,18 @@ pub struct PageArgs {
 
 /// Runs one client command against the server and returns the process exit code (documented
 /// in [`EXIT_CODES_HELP`]). Output goes to stdout, errors to stderr.
+///
+/// `weft component new` and `build` are local: they run without a token or server.
 pub async fn run(opts: &ClientOpts, cmd: ClientCommand) -> ExitCode {
-    let result = match api::Api::new(opts) {
-        Ok(api) => commands::execute(&api, opts.json, cmd).await,
-        Err(e) => Err(e),
+    let result = match cmd {
+        ClientCommand::Component(ComponentCmd::New { name, dir, sdk }) => {
+            component::new(&name, dir.as_deref(), sdk.as_deref(), opts.json)
+        }
+        ClientCommand::Component(ComponentCmd::Build { dir }) => component::build_command(&dir, opts.json),
+        cmd => match api::Api::new(opts) {
+            Ok(api) => commands::execute(&api, opts.json, cmd).await,
+            Err(e) => Err(e),
+        },
     };
     match result {
         Ok(text) => {
@@ -381,6 +466,12 @@ pub fn parse_key_value(text: &str) -> Result<(String, String), String> {
         Some(_) => Err(format!("expected KEY=VALUE, but the key is empty in {text:?}")),
         None => Err(format!("expected KEY=VALUE, found no `=` in {text:?}")),
     }
+}
+
+/// Checks a component name for `weft component new`: it is the component's key and the crate's
+/// name (see [`component::check_name`]).
+pub fn parse_component_name(text: &str) -> Result<String, String> {
+    component::check_name(text).map(|()| text.to_string())
 }
 
 /// Parses a concurrency limit: a whole number of at least 1, or `none` (sent as JSON null,
@@ -488,6 +579,9 @@ mod tests {
         assert_eq!(err.exit_code(), 2);
         let err = parse(&["customer", "list", "--limit", "0"]).unwrap_err();
         assert_eq!(err.exit_code(), 2);
+        let err = parse(&["component", "new", "Hello World"]).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert!(err.to_string().contains("upper-case letter `H`"), "{err}");
         for bad in ["--max-concurrency=0", "--max-concurrency=-1", "--max-concurrency=two"] {
             let err = parse(&["customer", "update", "c", bad]).unwrap_err();
             assert_eq!(err.exit_code(), 2, "{bad}");
@@ -498,7 +592,14 @@ mod tests {
     #[test]
     fn long_help_documents_exit_codes() {
         let mut cmd = Cli::command();
-        for path in [&["customer"][..], &["customer", "create"], &["execution", "list"], &["instance", "run"]] {
+        for path in [
+            &["customer"][..],
+            &["customer", "create"],
+            &["execution", "list"],
+            &["instance", "run"],
+            &["component"],
+            &["component", "publish"],
+        ] {
             let mut sub = &mut cmd;
             for name in path {
                 sub = sub.find_subcommand_mut(name).expect("subcommand exists");

@@ -19,6 +19,10 @@ pub enum CliError {
     /// Bad input found after argument parsing (unreadable file, invalid JSON, bad URL): exit 2,
     /// the same as clap's own usage errors.
     Usage(String),
+    /// A component crate cannot be built (`weft component build|publish`): no Cargo.toml, the
+    /// `wasm32-wasip2` target missing and not installable, cargo failing. Exit 2, like a usage
+    /// error: nothing was sent, and retrying will not help until the user fixes something.
+    Build(String),
     /// The server refused the request (4xx other than 401/403): exit 1.
     Refused(Box<ApiError>),
     /// The server could not be reached at all: exit 3.
@@ -88,7 +92,7 @@ impl CliError {
     pub fn exit_code(&self) -> u8 {
         match self {
             CliError::Refused(_) => 1,
-            CliError::Usage(_) => 2,
+            CliError::Usage(_) | CliError::Build(_) => 2,
             CliError::Unreachable { .. } => 3,
             CliError::MissingToken | CliError::Auth(_) => 4,
             CliError::Server(_) | CliError::BadResponse(_) => 5,
@@ -101,6 +105,7 @@ impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CliError::Usage(message) => writeln!(f, "error: {message}"),
+            CliError::Build(message) => writeln!(f, "error: cannot build the component: {message}"),
             CliError::Refused(e) | CliError::Server(e) => {
                 f.write_str(&output::api_error(&e.code, &e.message, e.details.as_ref()))
             }
@@ -135,7 +140,8 @@ impl fmt::Display for CliError {
 pub enum Body {
     None,
     Json(Value),
-    /// Raw bytes with their content type (an integration definition as YAML or JSON).
+    /// Raw bytes with their content type (an integration definition as YAML or JSON, a
+    /// component's WebAssembly as `application/wasm`).
     Raw {
         content_type: &'static str,
         bytes: Vec<u8>,

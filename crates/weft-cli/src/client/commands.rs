@@ -5,11 +5,11 @@
 //! which keeps these functions testable against a fake server.
 
 use super::api::{Api, Body, CliError, Reply};
-use super::views;
 use super::{
-    ClientCommand, ConfigArgs, CustomerCmd, DeployArgs, ExecutionCmd, ExecutionListArgs, InstanceCmd, IntegrationCmd,
-    PageArgs,
+    ClientCommand, ComponentCmd, ConfigArgs, CustomerCmd, DeployArgs, ExecutionCmd, ExecutionListArgs, InstanceCmd,
+    IntegrationCmd, PageArgs,
 };
+use super::{component, views};
 use crate::output::{cell, field, pretty};
 use reqwest::{Method, StatusCode};
 use serde_json::{Map, Value, json};
@@ -28,6 +28,7 @@ pub async fn execute(api: &Api, json: bool, cmd: ClientCommand) -> Result<String
         ClientCommand::Integration(cmd) => integration(api, out, cmd).await,
         ClientCommand::Instance(cmd) => instance(api, out, cmd).await,
         ClientCommand::Execution(cmd) => execution(api, out, cmd).await,
+        ClientCommand::Component(cmd) => component_cmd(api, out, cmd).await,
     }
 }
 
@@ -362,6 +363,44 @@ async fn execution(api: &Api, out: Out, cmd: ExecutionCmd) -> Result<String, Cli
                     field(e, "status")
                 ),
             }))
+        }
+    }
+}
+
+async fn component_cmd(api: &Api, out: Out, cmd: ComponentCmd) -> Result<String, CliError> {
+    match cmd {
+        // Local commands; `super::run` runs them without a server, this is for completeness.
+        ComponentCmd::New { name, dir, sdk } => component::new(&name, dir.as_deref(), sdk.as_deref(), out.json),
+        ComponentCmd::Build { dir } => component::build_command(&dir, out.json),
+        ComponentCmd::Publish { path } => {
+            // A crate (its directory or its Cargo.toml) is built first; anything else is uploaded
+            // as it is, and the server says whether it is a component.
+            let is_manifest = path.file_name().is_some_and(|f| f == "Cargo.toml") && path.is_file();
+            let file = if path.is_dir() || is_manifest {
+                let dir = if is_manifest {
+                    path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."))
+                } else {
+                    &path
+                };
+                let built = component::build(dir)?;
+                eprintln!("built {} ({} bytes)", built.path.display(), built.size);
+                built.path
+            } else {
+                path
+            };
+            let bytes = read_input(&file, "component")?;
+            let body = Body::Raw { content_type: "application/wasm", bytes };
+            let reply = api.send(Method::POST, api.url(&["components"], &[]), body).await?;
+            let created = reply.status == StatusCode::CREATED;
+            Ok(out.show(&reply, |v| views::component_published(v, created)))
+        }
+        ComponentCmd::List(page) => {
+            let listing = list(api, &["components"], Vec::new(), &page).await?;
+            Ok(out.listing(&listing, "components", views::component_table))
+        }
+        ComponentCmd::Show { component } => {
+            let reply = api.get(&["components", &component], &[]).await?;
+            Ok(out.show(&reply, views::component_detail))
         }
     }
 }
@@ -749,6 +788,51 @@ mod tests {
         assert_eq!((seen[0].method.as_str(), seen[0].target.as_str()), ("DELETE", "/api/v1/instances/ins_1"));
         let (out, _) = check(&["customer", "delete", "cus_1", "--json"], vec![(204, "")]).await;
         assert_eq!(out.unwrap(), "");
+    }
+
+    #[tokio::test]
+    async fn component_publish_uploads_the_file_as_wasm() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("hello_world.wasm");
+        std::fs::write(&file, b"\0asm\x0d\0\x01\0").unwrap();
+        let reply = r#"{"component_id":"cmp_1","key":"hello-world","version":"0.1.0","sha256":"0123456789abcdef","size_bytes":8,"created_at":"2026-11-28T04:40:00Z","description":{}}"#;
+        let (out, seen) = check(&["component", "publish", file.to_str().unwrap()], vec![(201, reply)]).await;
+        assert_eq!(out.unwrap(), "published hello-world 0.1.0 (8 bytes, sha256 0123456789ab)\n");
+        assert_eq!((seen[0].method.as_str(), seen[0].target.as_str()), ("POST", "/api/v1/components"));
+        assert_eq!(seen[0].header("content-type"), Some("application/wasm"));
+        assert_eq!(seen[0].body, b"\0asm\x0d\0\x01\0");
+
+        let (out, _) = check(&["component", "publish", file.to_str().unwrap()], vec![(200, reply)]).await;
+        assert_eq!(out.unwrap(), "hello-world 0.1.0 was already published with these bytes\n");
+        let (out, _) = check(&["component", "publish", file.to_str().unwrap(), "--json"], vec![(200, reply)]).await;
+        assert_eq!(out.unwrap(), pretty(&serde_json::from_str(reply).unwrap()));
+
+        let refused = r#"{"error":{"code":"component.invalid","message":"the component is refused: not a component","details":null}}"#;
+        let (out, _) = check(&["component", "publish", file.to_str().unwrap()], vec![(422, refused)]).await;
+        let err = out.unwrap_err();
+        assert_eq!(err.exit_code(), 1);
+        assert_eq!(err.to_string(), "error: the component is refused: not a component (component.invalid)\n");
+
+        // A missing file is a usage error, before any request.
+        let missing = dir.path().join("nope.wasm");
+        let (out, seen) = check(&["component", "publish", missing.to_str().unwrap()], vec![]).await;
+        assert_eq!(out.unwrap_err().exit_code(), 2);
+        assert!(seen.is_empty());
+    }
+
+    #[tokio::test]
+    async fn component_list_and_show() {
+        let page = r#"{"items":[{"id":"cmp_1","key":"hello-world","name":"Hello World","description":null,"latest_version":"0.1.0","created_at":"2026-11-28T04:40:00Z","updated_at":"2026-11-28T04:40:00Z"}],"next_cursor":null}"#;
+        let (out, seen) = check(&["component", "list", "--limit", "10"], vec![(200, page)]).await;
+        assert_eq!(out.unwrap(), "KEY          LATEST  NAME\nhello-world  0.1.0   Hello World\n");
+        assert_eq!(seen[0].target, "/api/v1/components?limit=10");
+        let (out, seen) = check(
+            &["component", "show", "nope"],
+            vec![(404, r#"{"error":{"code":"component.not_found","message":"no component 'nope'"}}"#)],
+        )
+        .await;
+        assert_eq!(out.unwrap_err().exit_code(), 1);
+        assert_eq!(seen[0].target, "/api/v1/components/nope");
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! Human renderings of the API's resources (customers, integrations, instances, executions,
-//! logs) as tables and detail blocks. Pure functions from the API's JSON to text; fields the
+//! logs, components) as tables and detail blocks. Pure functions from the API's JSON to text; fields the
 //! server leaves out show as `-`, so a newer or older server still renders.
 
 use crate::output::{
@@ -276,6 +276,122 @@ pub fn logs_table(items: &[Value]) -> String {
     table.render()
 }
 
+/// The answer to `weft component publish`: `published KEY VERSION (SIZE bytes, sha256 …)`, or
+/// that these bytes were already published under that version (200 instead of 201).
+pub fn component_published(v: &Value, created: bool) -> String {
+    let (key, version) = (field(v, "key"), field(v, "version"));
+    if created {
+        let sha256 = field(v, "sha256");
+        let short = sha256.get(..12).unwrap_or(&sha256);
+        format!("published {key} {version} ({} bytes, sha256 {short})\n", field(v, "size_bytes"))
+    } else {
+        format!("{key} {version} was already published with these bytes\n")
+    }
+}
+
+pub fn component_table(items: &[Value]) -> String {
+    let mut table = Table::new(["KEY", "LATEST", "NAME"]);
+    for c in items {
+        table.row([field(c, "key"), field(c, "latest_version"), field(c, "name")]);
+    }
+    table.render()
+}
+
+pub fn component_detail(c: &Value) -> String {
+    let mut out = key_values(&[
+        ("ID", field(c, "id")),
+        ("Key", field(c, "key")),
+        ("Name", field(c, "name")),
+        ("Description", field(c, "description")),
+        ("Latest version", field(c, "latest_version")),
+        ("Created", timestamp(c.get("created_at"))),
+        ("Updated", timestamp(c.get("updated_at"))),
+    ]);
+    if let Some(Value::Array(versions)) = c.get("versions") {
+        let mut table = Table::new(["VERSION", "SIZE", "SHA256", "PUBLISHED"]);
+        for v in versions {
+            let sha256 = field(v, "sha256");
+            table.row([
+                field(v, "version"),
+                format!("{} bytes", field(v, "size_bytes")),
+                sha256.get(..12).unwrap_or(&sha256).to_string(),
+                timestamp(v.get("created_at")),
+            ]);
+        }
+        out.push_str(&format!("\nVersions:\n{}", indent(&table.render())));
+    }
+    let Some(latest) = c.get("latest").filter(|l| l.is_object()) else {
+        return out;
+    };
+    out.push_str(&format!("\nVersion {} offers:\n", field(latest, "version")));
+    for (title, key) in [("Actions", "actions"), ("Triggers", "triggers"), ("Data sources", "data_sources")] {
+        out.push_str(&operations(title, latest.get(key)));
+    }
+    out.push_str(&connection_types(latest.get("connections")));
+    out
+}
+
+/// `Actions:` (or triggers, data sources): each with its key, name and description, then its
+/// inputs.
+fn operations(title: &str, list: Option<&Value>) -> String {
+    let items = list.and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+    if items.is_empty() {
+        return format!("\n{title}: none\n");
+    }
+    let mut out = format!("\n{title}:\n");
+    for op in items {
+        out.push_str(&indent(&heading(op, None)));
+        out.push_str(&indent(&indent(&inputs_table("INPUT", op.get("inputs")))));
+    }
+    out
+}
+
+/// `Connection types:`: each with its kind and fields.
+fn connection_types(list: Option<&Value>) -> String {
+    let items = list.and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+    if items.is_empty() {
+        return "\nConnection types: none\n".to_string();
+    }
+    let mut out = "\nConnection types:\n".to_string();
+    for c in items {
+        out.push_str(&indent(&heading(c, Some(field(c, "kind")))));
+        out.push_str(&indent(&indent(&inputs_table("FIELD", c.get("fields")))));
+    }
+    out
+}
+
+/// `key  Name (kind): description`, one line.
+fn heading(item: &Value, kind: Option<String>) -> String {
+    let mut line = format!("{}  {}", field(item, "key"), field(item, "name"));
+    if let Some(kind) = kind {
+        line.push_str(&format!(" ({kind})"));
+    }
+    if let Some(Value::String(d)) = item.get("description")
+        && !d.is_empty()
+    {
+        line.push_str(&format!(": {}", one_line(d)));
+    }
+    line.push('\n');
+    line
+}
+
+/// The inputs (or a connection's fields) as a table: key, type, required, help.
+fn inputs_table(first: &str, inputs: Option<&Value>) -> String {
+    let items = inputs.and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+    if items.is_empty() {
+        return "(no inputs)\n".to_string();
+    }
+    let mut table = Table::new([first, "TYPE", "REQUIRED", "HELP"]);
+    for i in items {
+        let help = match i.get("help") {
+            Some(Value::String(h)) if !h.is_empty() => h.clone(),
+            _ => String::new(),
+        };
+        table.row([field(i, "key"), field(i, "type"), field(i, "required"), help]);
+    }
+    table.render()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -349,5 +465,70 @@ mod tests {
         let text = integration_table(&items);
         assert!(text.contains("order-sync  Order sync  v3"), "{text}");
         assert!(text.contains("crm         CRM         draft only"), "{text}");
+    }
+
+    #[test]
+    fn component_detail_lists_what_the_latest_version_offers() {
+        let input = |key: &str, ty: &str, required: bool, help: Option<&str>| {
+            let mut i = json!({"key": key, "label": key, "type": ty, "required": required});
+            if let Some(help) = help {
+                i["help"] = json!(help);
+            }
+            i
+        };
+        let c = json!({"id": "cmp_1", "key": "acme-crm", "name": "Acme CRM", "description": "Contacts.",
+            "latest_version": "1.1.0", "created_at": "2026-11-28T04:40:00.123Z", "updated_at": "2026-11-29T04:40:00Z",
+            "versions": [
+                {"component_id": "cmp_1", "key": "acme-crm", "version": "1.1.0", "sha256": "0123456789abcdef0123",
+                 "size_bytes": 150000, "created_at": "2026-11-29T04:40:00Z"},
+                {"component_id": "cmp_1", "key": "acme-crm", "version": "1.0.0", "sha256": "fedcba9876543210fedc",
+                 "size_bytes": 149000, "created_at": "2026-11-28T04:40:00Z"}],
+            "latest": {"key": "acme-crm", "name": "Acme CRM", "version": "1.1.0", "description": "Contacts.",
+                "actions": [{"key": "list_contacts", "name": "List contacts", "description": "Lists contacts.",
+                    "inputs": [input("query", "string", false, Some("Text to search for.")),
+                               input("limit", "number", true, None)]},
+                    {"key": "ping", "name": "Ping", "description": "", "inputs": []}],
+                "triggers": [],
+                "data_sources": [{"key": "lists", "name": "Lists", "description": "", "inputs": []}],
+                "connections": [{"key": "api_key", "name": "API key", "description": "", "kind": "api_key",
+                    "fields": [input("api_key", "secret", true, None)]}]}});
+        let text = component_detail(&c);
+        assert!(text.starts_with("ID              cmp_1\nKey             acme-crm\n"), "{text}");
+        assert!(text.contains("Latest version  1.1.0\n"), "{text}");
+        assert!(
+            text.contains(
+                "Versions:\n  VERSION  SIZE          SHA256        PUBLISHED\n\
+                 \x20 1.1.0    150000 bytes  0123456789ab  2026-11-29T04:40:00Z\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "Actions:\n  list_contacts  List contacts: Lists contacts.\n\
+                 \x20   INPUT  TYPE    REQUIRED  HELP\n\
+                 \x20   query  string  no        Text to search for.\n\
+                 \x20   limit  number  yes\n\
+                 \x20 ping  Ping\n    (no inputs)\n"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("\nTriggers: none\n"), "{text}");
+        assert!(text.contains("Data sources:\n  lists  Lists\n"), "{text}");
+        assert!(
+            text.ends_with(
+                "Connection types:\n  api_key  API key (api_key)\n    FIELD    TYPE    REQUIRED  HELP\n    api_key  secret  yes\n"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn component_publish_answers() {
+        let v = json!({"component_id": "cmp_1", "key": "hello-world", "version": "0.1.0",
+            "sha256": "0123456789abcdef0123", "size_bytes": 1234});
+        assert_eq!(component_published(&v, true), "published hello-world 0.1.0 (1234 bytes, sha256 0123456789ab)\n");
+        assert_eq!(component_published(&v, false), "hello-world 0.1.0 was already published with these bytes\n");
+        let table = component_table(&[json!({"key": "hello-world", "name": "Hello World", "latest_version": "0.1.0"})]);
+        assert_eq!(table, "KEY          LATEST  NAME\nhello-world  0.1.0   Hello World\n");
     }
 }

@@ -1,0 +1,198 @@
+//! `weft component new|build|publish|list|show` against a real server: scaffold a component
+//! crate, build it for `wasm32-wasip2` and publish it (twice: the second upload is recognized),
+//! list and show it, and the documented exit codes (1 refused, 2 usage).
+//!
+//! The component is built with `CARGO_TARGET_DIR=<target>/wasm-guests`, the directory the
+//! weft-wasm tests build `sdk/` in, so their compiled dependencies are reused.
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{RecvTimeoutError, channel};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+/// Generous: a debug binary on a loaded 2-core machine may be slow to open the database.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Runs the `weft` binary with `args`, without the test's own `WEFT_*` variables, plus `env`;
+/// returns the exit code, stdout and stderr.
+fn weft(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_weft"));
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("WEFT_") {
+            cmd.env_remove(key);
+        }
+    }
+    let out = cmd.args(args).envs(env.iter().copied()).stdin(Stdio::null()).output().expect("weft runs");
+    let text = |b: Vec<u8>| String::from_utf8(b).expect("weft prints UTF-8");
+    (out.status.code().unwrap_or(-1), text(out.stdout), text(out.stderr))
+}
+
+/// A fresh scratch directory under cargo's per-target temp dir.
+fn scratch_dir(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// `$CARGO_TARGET_DIR/wasm-guests`, else `<repo>/target/wasm-guests` (as weft-wasm's tests).
+fn wasm_target_dir() -> PathBuf {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repository root");
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(d) => repo.join(d).join("wasm-guests"),
+        None => repo.join("target").join("wasm-guests"),
+    }
+}
+
+/// A running `weft serve`, killed on drop (its output is shown if the test failed).
+struct Server {
+    child: Child,
+    url: String,
+    output: Arc<Mutex<String>>,
+}
+
+impl Server {
+    fn start(data_dir: &Path) -> Server {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_weft"));
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("WEFT_") {
+                cmd.env_remove(key);
+            }
+        }
+        let mut child = cmd
+            .args(["serve", "--data-dir", data_dir.to_str().unwrap(), "--listen", "127.0.0.1:0"])
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("weft serve starts");
+        let output = Arc::new(Mutex::new(String::new()));
+        let mut stdout = child.stdout.take().unwrap();
+        let log = output.clone();
+        thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stdout.read_to_string(&mut text);
+            log.lock().unwrap().push_str(&text);
+        });
+        let (tx, rx) = channel();
+        let stderr = child.stderr.take().unwrap();
+        let log = output.clone();
+        thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                log.lock().unwrap().push_str(&format!("{line}\n"));
+                if let Some(url) = line.strip_prefix("Weft is listening on ") {
+                    let _ = tx.send(url.trim().to_string());
+                }
+            }
+        });
+        let url = match rx.recv_timeout(STARTUP_TIMEOUT) {
+            Ok(url) => url,
+            Err(RecvTimeoutError::Timeout) => {
+                panic!("weft serve did not listen within {STARTUP_TIMEOUT:?}:\n{}", output.lock().unwrap())
+            }
+            Err(RecvTimeoutError::Disconnected) => panic!("weft serve exited:\n{}", output.lock().unwrap()),
+        };
+        Server { child, url, output }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if thread::panicking() {
+            eprintln!("--- weft serve output ---\n{}", self.output.lock().unwrap());
+        }
+    }
+}
+
+#[test]
+fn components_from_new_to_show() {
+    let scratch = scratch_dir("components");
+    let crate_dir = scratch.join("hello-world");
+    let crate_arg = crate_dir.to_str().unwrap();
+
+    // `new` (no server, no token): the crate's files, then a refusal to overwrite them.
+    let (code, out, err) = weft(&["component", "new", "hello-world", "--dir", crate_arg], &[]);
+    assert_eq!((code, err.as_str()), (0, ""), "{out}");
+    assert!(out.starts_with(&format!("Created component hello-world in {crate_arg}:\n")), "{out}");
+    for file in ["Cargo.toml", "src/lib.rs", "README.md", ".gitignore"] {
+        assert!(crate_dir.join(file).is_file(), "{file} missing; printed:\n{out}");
+        assert!(out.contains(&format!("  {file}\n")), "{out}");
+    }
+    let cargo = std::fs::read_to_string(crate_dir.join("Cargo.toml")).unwrap();
+    let sdk = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sdk/weft-sdk").canonicalize().unwrap();
+    assert!(cargo.contains(&format!("weft-sdk = {{ path = \"{}\" }}", sdk.display())), "{cargo}");
+    let (code, out, err) = weft(&["component", "new", "hello-world", "--dir", crate_arg], &[]);
+    assert_eq!((code, out.as_str()), (2, ""), "{err}");
+    assert!(err.contains("already exists and is not empty"), "{err}");
+
+    let (code, out, err) =
+        weft(&["component", "new", "Hello World", "--dir", scratch.join("x").to_str().unwrap()], &[]);
+    assert_eq!((code, out.as_str()), (2, ""), "{err}");
+    assert!(err.contains("Hello World") && err.contains("upper-case letter `H`"), "{err}");
+    assert!(!scratch.join("x").exists());
+
+    // A server and a token.
+    let data = scratch.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let (code, token, err) = weft(&["token", "create", "--data-dir", data.to_str().unwrap(), "--role", "owner"], &[]);
+    assert_eq!(code, 0, "{err}");
+    let server = Server::start(&data);
+    let target_dir = wasm_target_dir();
+    let env = [
+        ("WEFT_URL", server.url.as_str()),
+        ("WEFT_TOKEN", token.trim()),
+        ("CARGO_TARGET_DIR", target_dir.to_str().unwrap()),
+    ];
+    let run = |args: &[&str]| weft(args, &env);
+
+    // `publish DIR` builds the crate (cargo's output on stderr), then uploads the component.
+    let (code, out, err) = run(&["component", "publish", crate_arg]);
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(out.starts_with("published hello-world 0.1.0 (") && out.contains(" bytes, sha256 "), "{out}");
+    let wasm = target_dir.join("wasm32-wasip2/release/hello_world.wasm");
+    assert!(err.contains(&format!("built {} (", wasm.display())), "{err}");
+    let (code, out, err) = run(&["component", "publish", crate_arg]);
+    assert_eq!((code, out.as_str()), (0, "hello-world 0.1.0 was already published with these bytes\n"), "{err}");
+    // `build` prints where the component is.
+    let (code, out, err) = run(&["component", "build", crate_arg]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with(&format!("built {} (", wasm.display())), "{out}");
+
+    // `list` and `show`.
+    let (code, table, err) = run(&["component", "list"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(table.starts_with("KEY  ") && table.contains("\nhello-world  0.1.0   Hello World\n"), "{table}");
+    let (code, shown, err) = run(&["component", "show", "hello-world"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(shown.contains("Key             hello-world\n"), "{shown}");
+    assert!(shown.contains("Latest version  0.1.0\n"), "{shown}");
+    assert!(shown.contains("Actions:\n  hello  Say hello: Greets someone by name.\n"), "{shown}");
+    assert!(shown.contains("    name   string  yes       Who to greet.\n"), "{shown}");
+    let (code, json, err) = run(&["component", "show", "hello-world", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let json: Value = serde_json::from_str(&json).expect("--json prints JSON");
+    assert_eq!(json["key"], "hello-world");
+    assert_eq!(json["latest"]["actions"][0]["key"], "hello");
+    assert_eq!(json["latest"]["actions"][0]["inputs"][0]["key"], "name");
+    assert_eq!(json["versions"].as_array().map(Vec::len), Some(1), "{json}");
+
+    // Refusals: a file that is not a component (exit 1, the server's message), an unknown key.
+    let garbage = scratch.join("x.wasm");
+    std::fs::write(&garbage, b"this is not WebAssembly").unwrap();
+    let (code, out, err) = run(&["component", "publish", garbage.to_str().unwrap()]);
+    assert_eq!((code, out.as_str()), (1, ""), "{err}");
+    assert!(err.starts_with("error: ") && err.contains("(component.invalid)"), "{err}");
+    let (code, out, err) = run(&["component", "show", "nope"]);
+    assert_eq!((code, out.as_str()), (1, ""), "{err}");
+    assert!(err.contains("nope"), "{err}");
+
+    drop(server);
+    let _ = std::fs::remove_dir_all(&scratch);
+}
