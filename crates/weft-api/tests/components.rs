@@ -229,3 +229,68 @@ async fn a_component_reads_only_its_own_instance_state() {
     let e = run(&s, &a, "remember", json!({"key": "secret", "value": "third"})).await;
     assert_eq!(e["result"], "second", "beta's write never reached alpha's state: {e}");
 }
+
+const SCORE: &str = r#"
+key: score
+name: Score orders
+config:
+  - page: Settings
+    vars:
+      - key: vip_total
+        type: number
+        default: 100
+flows:
+  - key: score
+    trigger:
+      webhook:
+        mode: sync
+    steps:
+      - key: lines
+        for_each: "{{ trigger.body.lines }}"
+        steps:
+          - key: line
+            code: |
+              // One order line: `item` is bound inside a loop.
+              return { sku: item.sku.toUpperCase(), subtotal: item.qty * item.price };
+      - key: total
+        code: |
+          const total = steps.lines.output.reduce((sum, l) => sum + l.subtotal, 0);
+          console.log(`order ${trigger.body.id}: ${total}`);
+          if (total < 0) {
+            throw new Error("negative total for " + trigger.body.id);
+          }
+          return { total, vip: total >= config.vip_total };
+    result: "{{ steps.total.output }}"
+"#;
+
+#[tokio::test]
+async fn code_steps_run_javascript_with_the_step_context() {
+    let s = start().await;
+    publish_integration(&s, SCORE, "score").await;
+    let i = deploy(&s, "score", "acme", json!({"vip_total": 50})).await;
+    let order =
+        json!({"id": "A-1", "lines": [{"sku": "a", "qty": 2, "price": 20}, {"sku": "b", "qty": 1, "price": 15}]});
+    let e = run(&s, &i, "score", order).await;
+    assert_eq!(e["status"], "succeeded", "{e}");
+    assert_eq!(e["result"], json!({"total": 55, "vip": true}));
+    let (_, logs) = s.get(&format!("/api/v1/executions/{}/logs", e["id"].as_str().unwrap())).await;
+    assert!(logs["items"].as_array().unwrap().iter().any(|l| l["message"] == "order A-1: 55"), "{logs}");
+
+    // A throw fails the step with the script's line.
+    let e = run(&s, &i, "score", json!({"id": "A-2", "lines": [{"sku": "a", "qty": 1, "price": -5}]})).await;
+    assert_eq!(e["status"], "failed", "{e}");
+    assert_eq!(e["error"]["message"], "script line 4: negative total for A-2", "{e}");
+
+    // An empty script is refused at import, naming the step.
+    let (st, err) = s
+        .import(&SCORE.replace("key: score\n", "key: score2\n").replace(
+            "code: |\n          const total",
+            "code: \"\"\n      - key: unused\n        code: |\n          const total",
+        ))
+        .await;
+    assert_eq!(st, 422, "{err}");
+    assert!(
+        err.to_string().contains("`code` expects a JavaScript function body (a string), found an empty script"),
+        "{err}"
+    );
+}

@@ -7,6 +7,7 @@
 //! action needs arrives in its JSON input and its [`ActionContext`]. Failures are always a
 //! [`StepError`] whose kind retry policies and `on_error` handlers can match on.
 
+pub mod code;
 pub mod crypto;
 pub mod data;
 pub mod datetime;

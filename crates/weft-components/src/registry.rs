@@ -23,7 +23,7 @@ impl Registry {
         Registry::default()
     }
 
-    /// The built-in components: `http`, `data`, `datetime`, `crypto`, `log`.
+    /// The built-in components: `http`, `data`, `datetime`, `crypto`, `log`, `code`.
     pub fn builtin(egress: EgressGuard) -> Registry {
         let mut r = Registry::new();
         r.register(Arc::new(crate::http::HttpComponent::new(egress)));
@@ -31,6 +31,7 @@ impl Registry {
         r.register(Arc::new(crate::datetime::DatetimeComponent));
         r.register(Arc::new(crate::crypto::CryptoComponent));
         r.register(Arc::new(crate::log::LogComponent));
+        r.register(Arc::new(crate::code::CodeComponent));
         r
     }
 

@@ -43,6 +43,7 @@ async fn registry_lists_and_dispatches() {
     assert_eq!(
         names,
         [
+            "code.javascript",
             "crypto.base64_decode",
             "crypto.base64_encode",
             "crypto.hash",

@@ -138,6 +138,10 @@ impl Compiler {
                 inputs: self.template(&Value::Object(inputs.clone()), &at("inputs")),
             },
             StepKind::Transform(v) => CKind::Transform(self.template(v, &at("transform"))),
+            // A call of the built-in `code.javascript` with the whole context as its input.
+            StepKind::Code { script } => {
+                CKind::Action { action: "code.javascript".into(), inputs: Template::code_call(script) }
+            }
             StepKind::Branch { arms, otherwise } => {
                 let branch = at("branch");
                 let arms = arms

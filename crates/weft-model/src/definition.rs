@@ -37,6 +37,9 @@ impl IntegrationDef {
                     StepKind::Action { action, .. } => {
                         out.insert(action);
                     }
+                    StepKind::Code { .. } => {
+                        out.insert("code.javascript");
+                    }
                     StepKind::Branch { arms, otherwise } => {
                         arms.iter().for_each(|arm| steps(&arm.steps, out));
                         steps(otherwise.as_deref().unwrap_or_default(), out);
@@ -245,6 +248,9 @@ pub enum StepKind {
     Action { action: String, inputs: Map<String, Value> },
     /// Pure data mapping: the evaluated value is the output.
     Transform(Value),
+    /// A JavaScript function body run with the step's context bound (`trigger`, `steps`,
+    /// `config`, …); what it returns is the output. Run by the built-in `code.javascript`.
+    Code { script: String },
     /// First arm whose `when` is true, else `otherwise`.
     Branch { arms: Vec<BranchArm>, otherwise: Option<Vec<Step>> },
     /// Runs `steps` once per element of the evaluated `items`, with `item`/`index` bound.

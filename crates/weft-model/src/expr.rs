@@ -58,9 +58,15 @@ enum Node {
     Literal(Value),
     Expr(Compiled),
     Parts(Vec<Part>),
-    Render { source: String, refs: Vec<String> },
+    Render {
+        source: String,
+        refs: Vec<String>,
+    },
     Array(Vec<Node>),
     Object(Vec<(String, Node)>),
+    /// The whole evaluation context (`trigger`, `steps`, `config`, …), as the `code` step's
+    /// script sees it.
+    Context,
 }
 
 enum Part {
@@ -96,6 +102,18 @@ impl Template {
     pub fn eval(&self, ctx: &Value) -> Result<Value, ExprError> {
         let mj = minijinja::Value::from_serialize(ctx);
         eval_node(&self.node, "", &mj, ctx)
+    }
+
+    /// `{"script": <script>, "context": <the whole evaluation context>}`: the input of a `code`
+    /// step's `code.javascript` call. The script is taken literally (no `{{ }}` in it is
+    /// evaluated).
+    pub fn code_call(script: &str) -> Template {
+        Template {
+            node: Node::Object(vec![
+                ("script".into(), Node::Literal(Value::String(script.to_string()))),
+                ("context".into(), Node::Context),
+            ]),
+        }
     }
 
     /// True when the template contains no expression at all.
@@ -262,7 +280,7 @@ fn collect_refs(node: &Node, path: &str, out: &mut Vec<Reference>) {
         out.extend(refs.iter().map(|r| Reference { at: path.to_string(), var: r.clone() }));
     };
     match node {
-        Node::Literal(_) => {}
+        Node::Literal(_) | Node::Context => {}
         Node::Expr(c) => push(&c.refs),
         Node::Render { refs, .. } => push(refs),
         Node::Parts(parts) => {
@@ -288,6 +306,7 @@ fn collect_refs(node: &Node, path: &str, out: &mut Vec<Reference>) {
 fn eval_node(node: &Node, path: &str, mj: &minijinja::Value, ctx: &Value) -> Result<Value, ExprError> {
     match node {
         Node::Literal(v) => Ok(v.clone()),
+        Node::Context => Ok(ctx.clone()),
         Node::Expr(c) => {
             let v = eval_compiled(c, path, mj, ctx)?;
             to_json(&v, path, &c.source)

@@ -98,12 +98,14 @@ const CONTEXT_ROOTS: &[&str] =
 const GLOBAL_FUNCTIONS: &[&str] = &["range", "dict", "namespace", "debug"];
 const TRIGGER_FIELDS: &[&str] = &["body", "headers", "query", "method", "raw"];
 
-const STEP_KINDS: &[&str] = &["action", "transform", "branch", "for_each", "call_flow", "respond", "stop", "fail"];
+const STEP_KINDS: &[&str] =
+    &["action", "transform", "code", "branch", "for_each", "call_flow", "respond", "stop", "fail"];
 const STEP_FIELDS: &[&str] = &[
     "key",
     "action",
     "inputs",
     "transform",
+    "code",
     "branch",
     "for_each",
     "steps",
@@ -1117,6 +1119,14 @@ impl Checker<'_> {
                 self.expr(scope, body, &kpath, chain, SiteKind::Step);
                 Some(StepKind::Transform(body.clone()))
             }
+            "code" => match body {
+                Value::String(script) if !script.trim().is_empty() => Some(StepKind::Code { script: script.clone() }),
+                other => {
+                    let found = if other.is_string() { "an empty script" } else { describe(other) };
+                    self.err(&kpath, format!("`code` expects a JavaScript function body (a string), found {found}"));
+                    None
+                }
+            },
             "branch" => self.branch(scope, body, &kpath, chain),
             "for_each" => {
                 let items_ok = match body {

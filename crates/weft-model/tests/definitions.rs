@@ -146,8 +146,8 @@ fn json_documents_get_positions() {
         "#,
         SourceFormat::Json,
         r#"
-        flows[0].steps[0] (6:7): unknown step kind: expected exactly one of action, transform, branch, for_each, call_flow, respond, stop, fail
-        flows[0].steps[0].actoin (6:20): unknown field `actoin` (allowed: key, action, inputs, transform, branch, for_each, steps, concurrency, call_flow, input, respond, stop, fail, retry, timeout, on_error)
+        flows[0].steps[0] (6:7): unknown step kind: expected exactly one of action, transform, code, branch, for_each, call_flow, respond, stop, fail
+        flows[0].steps[0].actoin (6:20): unknown field `actoin` (allowed: key, action, inputs, transform, code, branch, for_each, steps, concurrency, call_flow, input, respond, stop, fail, retry, timeout, on_error)
         "#,
     );
     check_format(
@@ -348,8 +348,8 @@ fn unknown_step_kind() {
                 actoin: http.request
         "#,
         r#"
-        flows[0].steps[0] (7:9): unknown step kind: expected exactly one of action, transform, branch, for_each, call_flow, respond, stop, fail
-        flows[0].steps[0].actoin (8:9): unknown field `actoin` (allowed: key, action, inputs, transform, branch, for_each, steps, concurrency, call_flow, input, respond, stop, fail, retry, timeout, on_error)
+        flows[0].steps[0] (7:9): unknown step kind: expected exactly one of action, transform, code, branch, for_each, call_flow, respond, stop, fail
+        flows[0].steps[0].actoin (8:9): unknown field `actoin` (allowed: key, action, inputs, transform, code, branch, for_each, steps, concurrency, call_flow, input, respond, stop, fail, retry, timeout, on_error)
         "#,
     );
 }

@@ -390,7 +390,10 @@ fn the_schema_speaks_the_models_vocabulary() {
         .iter()
         .map(|r| r["required"][0].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(step_kinds, ["action", "transform", "branch", "for_each", "call_flow", "respond", "stop", "fail"]);
+    assert_eq!(
+        step_kinds,
+        ["action", "transform", "code", "branch", "for_each", "call_flow", "respond", "stop", "fail"]
+    );
     let triggers: Vec<&String> = defs(&schema, "trigger")["properties"].as_object().unwrap().keys().collect();
     assert_eq!(triggers, ["webhook", "manual", "schedule", "poll"]);
 }
@@ -422,7 +425,7 @@ fn the_docs_cover_every_type_trigger_step_kind_and_action() {
             missing.push(format!("error kind `{}` in the error kinds table", kind.name()));
         }
     }
-    for kind in ["action", "transform", "branch", "for_each", "call_flow", "respond", "stop", "fail"] {
+    for kind in ["action", "transform", "code", "branch", "for_each", "call_flow", "respond", "stop", "fail"] {
         if !docs.contains(&format!("### `{kind}`")) {
             missing.push(format!("a section for step kind `{kind}`"));
         }
