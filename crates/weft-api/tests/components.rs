@@ -294,3 +294,86 @@ async fn code_steps_run_javascript_with_the_step_context() {
         "{err}"
     );
 }
+
+/// One customer's instance runs a component that spins until its time limit.
+const SPIN: &str = r#"
+key: spin
+name: Spin
+flows:
+  - key: spin
+    trigger:
+      webhook:
+        mode: async
+    steps:
+      - key: spin
+        action: hostile.spin
+        timeout: 3s
+"#;
+
+/// Another customer's instance runs a quick component step.
+const PICK: &str = r#"
+key: pick
+name: Pick
+flows:
+  - key: pick
+    trigger:
+      webhook:
+        mode: sync
+    steps:
+      - key: pick
+        action: transform.pick
+        inputs:
+          records: "{{ trigger.body }}"
+          fields: ["id"]
+    result: "{{ steps.pick.output }}"
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_customers_are_served_while_a_component_spins() {
+    let s = start().await;
+    assert_eq!(upload(&s, &guests().hostile).await.0, 201);
+    assert_eq!(upload(&s, &guests().transform).await.0, 201);
+    publish_integration(&s, SPIN, "spin").await;
+    publish_integration(&s, PICK, "pick").await;
+    let attacker = deploy(&s, "spin", "mallory", json!({})).await;
+    let victim = deploy(&s, "pick", "acme", json!({})).await;
+    // Warm: the first call loads (compiles) the component.
+    assert_eq!(run(&s, &victim, "pick", json!([{"id": 0}])).await["status"], "succeeded");
+
+    // Four spinning executions, more than the sandbox's threads.
+    let mut spinning = Vec::new();
+    for _ in 0..4 {
+        let (st, a) = s.post(&format!("/api/v1/instances/{attacker}/flows/spin/run"), json!({})).await;
+        assert_eq!(st, 202, "{a}");
+        spinning.push(a["execution_id"].as_str().unwrap().to_string());
+    }
+    let started = std::time::Instant::now();
+    loop {
+        let (_, list) = s.get("/api/v1/executions?customer=ext:mallory&status=running").await;
+        if list["items"].as_array().unwrap().len() == 4 {
+            break;
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(2), "the spinners did not start: {list}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+
+    // The other customer's executions keep completing quickly meanwhile.
+    let mut slowest = std::time::Duration::ZERO;
+    for n in 1..=10 {
+        let t = std::time::Instant::now();
+        let e = run(&s, &victim, "pick", json!([{"id": n, "secret": "x"}])).await;
+        slowest = slowest.max(t.elapsed());
+        assert_eq!((e["status"].as_str(), &e["result"]), (Some("succeeded"), &json!([{"id": n}])), "{e}");
+    }
+    let (_, list) = s.get("/api/v1/executions?customer=ext:mallory&status=running").await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 4, "all of it happened while the spinners ran");
+    assert!(slowest < std::time::Duration::from_millis(1000), "slowest other-customer execution: {slowest:?}");
+
+    // Each spinner is stopped at its limit, with a clear error.
+    for id in spinning {
+        let e = s.finished(&id).await;
+        assert_eq!(e["status"], "failed", "{e}");
+        let msg = e["error"]["message"].as_str().unwrap();
+        assert!(msg.contains("3000 ms") || msg.contains("3000ms"), "{msg}");
+    }
+}
