@@ -2,7 +2,11 @@
 //! minimal raw axum handler doing the same work (the same transform and the same forward call)
 //! without durability or the engine, measured in the same run.
 //!
-//! `cargo bench -p weft-api --bench webhook [-- --seconds 10 --connections 32 --database-url postgres://…]`
+//! `cargo bench -p weft-api --bench webhook [-- --seconds 10 --connections 32 --database-url postgres://… --wasm-step]`
+//!
+//! `--wasm-step` also runs the reference flow with one more step first, done once by a built-in
+//! action and once by a custom WebAssembly component (the SDK's `transform` example, built
+//! from source), so the difference between the two is what the sandbox costs.
 //!
 //! Without `--database-url` Weft runs on SQLite in a temp dir. With a PostgreSQL URL, the bench
 //! creates a fresh schema there and drops it afterwards.
@@ -20,16 +24,21 @@ use weft_db::{CustomerRef, Db, NewCustomer, NewDraft, NewInstance};
 use weft_model::Trigger;
 use weft_worker::{Worker, WorkerConfig};
 
+#[path = "../../weft-wasm/tests/common/guests.rs"]
+mod guests;
+
 const REFERENCE: &str = include_str!("../../../examples/order-sync.yaml");
 
 struct Args {
     seconds: u64,
     connections: usize,
     database_url: Option<String>,
+    /// Also run the reference flow with one more step in a WebAssembly component.
+    wasm_step: bool,
 }
 
 fn args() -> Args {
-    let mut a = Args { seconds: 10, connections: 32, database_url: None };
+    let mut a = Args { seconds: 10, connections: 32, database_url: None, wasm_step: false };
     let argv: Vec<String> = std::env::args().collect();
     let mut i = 1;
     while i < argv.len() {
@@ -37,6 +46,7 @@ fn args() -> Args {
             "--seconds" => a.seconds = argv[i + 1].parse().expect("--seconds N"),
             "--connections" => a.connections = argv[i + 1].parse().expect("--connections N"),
             "--database-url" => a.database_url = Some(argv[i + 1].clone()),
+            "--wasm-step" => a.wasm_step = true,
             _ => {}
         }
         i += if argv[i].starts_with("--") && i + 1 < argv.len() && !argv[i + 1].starts_with("--") { 2 } else { 1 };
@@ -56,27 +66,22 @@ async fn fulfilment() -> String {
     url
 }
 
-/// Weft with the reference example deployed; returns the webhook URL.
-async fn weft(endpoint: &str, db: Db) -> (String, Db) {
+/// The reference example with one more step first: `action` with `inputs` (YAML, indented for
+/// the step), under another integration key.
+fn reference_plus_step(key: &str, action: &str, inputs: &str) -> String {
+    let step = format!("    steps:\n      - key: extra\n        action: {action}\n        inputs:\n{inputs}");
+    REFERENCE.replacen("key: order-sync\n", &format!("key: {key}\n"), 1).replacen("    steps:\n", &step, 1)
+}
+
+/// Weft serving the reference example (and, with `wasm`, its variant with a WebAssembly step,
+/// the component published to the organization first); returns the webhook URLs.
+async fn weft(endpoint: &str, db: Db, wasm: bool) -> (String, Option<(String, String)>, Db) {
     let (org, _) = db.ensure_organization("bench", 0).await.unwrap();
-    let registry = Arc::new(Registry::builtin(EgressGuard::new(vec!["127.0.0.1/32".parse().unwrap()])));
-    let worker = Worker::new(db.clone(), registry, WorkerConfig::new("bench"));
-    let (doc, def) = weft_model::validate::load_definition(
-        REFERENCE,
-        weft_model::parse::SourceFormat::Yaml,
-        worker.flow_cache().actions(),
-    )
-    .unwrap();
-    let draft = NewDraft {
-        key: def.key.clone(),
-        name: def.name.clone(),
-        description: def.description.clone(),
-        format: "yaml".into(),
-        source: REFERENCE.into(),
-        definition: doc.value,
-    };
-    let i = db.save_draft(&org.id, &draft, 0).await.unwrap();
-    db.publish_version(&org.id, &i.id, 0).await.unwrap();
+    let egress = EgressGuard::new(vec!["127.0.0.1/32".parse().unwrap()]);
+    let registry = Arc::new(Registry::builtin(egress.clone()));
+    let mut cfg = WorkerConfig::new("bench");
+    cfg.wasm.egress = egress;
+    let worker = Worker::new(db.clone(), registry, cfg);
     let c = db
         .create_customer(
             &org.id,
@@ -86,14 +91,83 @@ async fn weft(endpoint: &str, db: Db) -> (String, Db) {
         .await
         .unwrap();
     assert!(db.get_customer(&org.id, &CustomerRef::Id(c.id.clone())).await.unwrap().is_some());
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", l.local_addr().unwrap());
+    let hook = deploy(&db, &worker, &org.id, &c.id, endpoint, REFERENCE, &Default::default()).await;
+    let wasm_hook = if wasm {
+        let bytes = &guests::guests().transform;
+        let loaded = worker.custom_components().load_bytes(bytes).await.unwrap();
+        let d = weft_wasm::Description::from_info(loaded.info());
+        let new = weft_db::NewComponentVersion {
+            key: d.key.clone(),
+            name: d.name.clone(),
+            description: None,
+            version: d.version.clone(),
+            info: serde_json::to_value(&d).unwrap(),
+            sha256: "bench".into(),
+            wasm: bytes.clone(),
+        };
+        db.publish_component_version(&org.id, &new, 0).await.unwrap();
+        let pins = [(d.key.clone(), d.version.clone())].into_iter().collect();
+        // The same extra step twice: by a built-in action, and by the WebAssembly component
+        // (`pick` of the SDK's transform example), so the difference is the sandbox's.
+        let builtin = reference_plus_step(
+            "order-sync-builtin-step",
+            "data.format",
+            "          format: json\n          value: \"{{ trigger.body }}\"\n",
+        );
+        let wasm = reference_plus_step(
+            "order-sync-wasm-step",
+            "transform.pick",
+            "          records: \"{{ trigger.body }}\"\n          fields: [\"id\", \"lines\"]\n",
+        );
+        let none = Default::default();
+        Some((
+            deploy(&db, &worker, &org.id, &c.id, endpoint, &builtin, &none).await,
+            deploy(&db, &worker, &org.id, &c.id, endpoint, &wasm, &pins).await,
+        ))
+    } else {
+        None
+    };
+    let state = AppState::new(db.clone(), worker.clone(), ApiConfig::new(url.clone()));
+    tokio::spawn(weft_api::serve(l, state, std::future::pending()));
+    tokio::spawn(async move { worker.run_loop(std::future::pending()).await });
+    let at = |token: String| format!("{url}/hooks/{token}");
+    (at(hook), wasm_hook.map(|(b, w)| (at(b), at(w))), db)
+}
+
+/// Imports, publishes (pinning `pins`) and deploys `yaml` for the customer; returns the
+/// webhook token.
+async fn deploy(
+    db: &Db,
+    worker: &Worker,
+    org: &str,
+    customer: &str,
+    endpoint: &str,
+    yaml: &str,
+    pins: &std::collections::BTreeMap<String, String>,
+) -> String {
+    let actions = worker.actions_of(org).await.unwrap();
+    let (doc, def) =
+        weft_model::validate::load_definition(yaml, weft_model::parse::SourceFormat::Yaml, &actions).unwrap();
+    let draft = NewDraft {
+        key: def.key.clone(),
+        name: def.name.clone(),
+        description: def.description.clone(),
+        format: "yaml".into(),
+        source: yaml.into(),
+        definition: doc.value,
+    };
+    let i = db.save_draft(org, &draft, 0).await.unwrap();
+    db.publish_version_pinned(org, &i.id, pins, 0).await.unwrap();
     let mut values = serde_json::Map::new();
     values.insert("endpoint".into(), Value::String(endpoint.into()));
     let config = weft_model::config::resolve_config(&def, &values).unwrap();
     let new = NewInstance {
-        customer_id: c.id,
+        customer_id: customer.into(),
         integration_id: i.id,
         version: 1,
-        name: "bench".into(),
+        name: def.key.clone(),
         config: Value::Object(config),
         webhook_flows: def
             .flows
@@ -102,13 +176,8 @@ async fn weft(endpoint: &str, db: Db) -> (String, Db) {
             .map(|f| f.key.clone())
             .collect(),
     };
-    let inst = db.create_instance(&org.id, &new, 0).await.unwrap();
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", l.local_addr().unwrap());
-    let state = AppState::new(db.clone(), worker.clone(), ApiConfig::new(url.clone()));
-    tokio::spawn(weft_api::serve(l, state, std::future::pending()));
-    tokio::spawn(async move { worker.run_loop(std::future::pending()).await });
-    (format!("{url}/hooks/{}", inst.webhooks[0].token), db)
+    let inst = db.create_instance(org, &new, 0).await.unwrap();
+    inst.webhooks[0].token.clone()
 }
 
 /// The baseline: the reference flow's work written by hand in one axum handler.
@@ -220,7 +289,7 @@ fn main() {
             }
         };
         println!("database: {}", if schema.is_some() { "PostgreSQL" } else { "SQLite (WAL)" });
-        let (hook, db) = weft(&endpoint, db).await;
+        let (hook, wasm_hook, db) = weft(&endpoint, db, a.wasm_step).await;
         let baseline = raw(endpoint.clone()).await;
         println!(
             "{} s per run, {} connections, loopback, 2-core machine shared by client and servers",
@@ -228,6 +297,10 @@ fn main() {
         );
         let b = load(&baseline, &a).await;
         let w = load(&hook, &a).await;
+        let extra = match &wasm_hook {
+            Some((builtin, wasm)) => Some((load(builtin, &a).await, load(wasm, &a).await)),
+            None => None,
+        };
         let row = |name: &str, f: &Figures| {
             println!(
                 "{name:<34} {:>8} req {:>9.0} req/s   p50 {:>7.2} ms   p99 {:>7.2} ms",
@@ -240,6 +313,15 @@ fn main() {
         row("raw axum handler (baseline)", &b);
         row("weft sync webhook (durable)", &w);
         println!("ratio weft / baseline: {:.2} of the throughput", w.per_second / b.per_second);
+        if let Some((bs, ws)) = &extra {
+            row("weft, plus one built-in step", bs);
+            row("weft, plus one WebAssembly step", ws);
+            println!(
+                "ratio WebAssembly step / built-in step: {:.2} of the throughput, p50 {:+.2} ms",
+                ws.per_second / bs.per_second,
+                (ws.p50.as_secs_f64() - bs.p50.as_secs_f64()) * 1e3
+            );
+        }
         // Every answered webhook is a stored, succeeded execution.
         let org = db.ensure_organization("bench", 0).await.unwrap().0.id;
         let mut stored = 0;
@@ -255,8 +337,8 @@ fn main() {
             }
         }
         println!(
-            "succeeded executions stored: {stored} (answered during the timed run: {}, plus 50 warm-up)",
-            w.requests
+            "succeeded executions stored: {stored} (answered during the timed runs: {}, plus 50 warm-up per run)",
+            w.requests + extra.as_ref().map_or(0, |(b, ws)| b.requests + ws.requests)
         );
     });
 }
