@@ -140,3 +140,26 @@ async fn an_invalid_description_is_refused_naming_every_problem() {
     assert_eq!(problems.len(), expected.len(), "{problems:#?}");
     assert!(err.to_string().starts_with("the component's description is invalid: "), "{err}");
 }
+
+/// `sdk/prebuilt/` stands in for the sources on machines without the `wasm32-wasip2` target, so
+/// it must be exactly what the sources build to (builds are reproducible with one toolchain).
+#[test]
+fn prebuilt_components_are_current() {
+    let g = guests();
+    if !g.from_source {
+        eprintln!("skipped: the wasm32-wasip2 target is not installed, so the prebuilt components cannot be checked");
+        return;
+    }
+    let fresh = [&g.hostile, &g.transform, &g.crm, &g.not_weft, &g.bad_describe];
+    let mut stale = Vec::new();
+    for (name, bytes) in common::GUEST_FILES.iter().zip(fresh) {
+        let committed = std::fs::read(common::prebuilt_dir().join(name)).unwrap_or_default();
+        if &committed != bytes {
+            stale.push(*name);
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "sdk/prebuilt/ is stale ({stale:?}): run scripts/prebuild-components and commit the result"
+    );
+}

@@ -1,5 +1,7 @@
 //! The guest components of `sdk/`, built from source for `wasm32-wasip2` once per test process,
-//! and a stand-in for the API the CRM example talks to. Used by weft-wasm's tests and, through `#[path]`, by other crates' tests.
+//! (or, on a machine without that target, the committed prebuilt ones), and a stand-in for the
+//! API the CRM example talks to. Used by weft-wasm's tests and, through `#[path]`, by other
+//! crates' tests and benches.
 
 #![allow(dead_code)]
 
@@ -19,7 +21,14 @@ pub struct Guests {
     pub crm: Vec<u8>,
     pub not_weft: Vec<u8>,
     pub bad_describe: Vec<u8>,
+    /// False when the Rust target `wasm32-wasip2` is missing and the committed prebuilt
+    /// components (`sdk/prebuilt/`) stand in.
+    pub from_source: bool,
 }
+
+/// The files of each guest, as cargo names them and as `sdk/prebuilt/` keeps them.
+pub const GUEST_FILES: [&str; 5] =
+    ["hostile.wasm", "transform.wasm", "acme_crm.wasm", "not-weft.wasm", "bad_describe.wasm"];
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repository root")
@@ -33,8 +42,15 @@ fn target_dir() -> PathBuf {
     }
 }
 
+/// Where `scripts/prebuild-components` keeps the guests built from this repository's sources,
+/// for machines that cannot install the `wasm32-wasip2` target.
+pub fn prebuilt_dir() -> PathBuf {
+    repo().join("sdk/prebuilt")
+}
+
 /// Builds the sdk workspace for `wasm32-wasip2` (once per process; cargo's own lock on the
-/// target directory serializes test processes) and reads the components.
+/// target directory serializes test processes) and reads the components. Without the target
+/// (a machine that refused `rustup target add`), the prebuilt components stand in.
 pub fn guests() -> &'static Guests {
     static GUESTS: OnceLock<Guests> = OnceLock::new();
     GUESTS.get_or_init(|| {
@@ -47,26 +63,30 @@ pub fn guests() -> &'static Guests {
             .env_remove("CARGO_ENCODED_RUSTFLAGS")
             .output()
             .expect("cargo runs");
-        if !out.status.success() {
+        let (dir, from_source) = if out.status.success() {
+            (target.join("wasm32-wasip2/release"), true)
+        } else {
             let stderr = String::from_utf8_lossy(&out.stderr);
             let missing = stderr.contains("may not be installed")
                 || stderr.contains("can't find crate for `core`")
                 || stderr.contains("can't find crate for `std`");
-            if missing {
-                panic!(
-                    "the Rust target wasm32-wasip2 is not installed, so the test components cannot be built: run `rustup target add wasm32-wasip2`\n{stderr}"
-                );
+            if !missing {
+                panic!("building the sdk/ components failed:\n{stderr}");
             }
-            panic!("building the sdk/ components failed:\n{stderr}");
-        }
-        let dir = target.join("wasm32-wasip2/release");
+            eprintln!(
+                "warning: the Rust target wasm32-wasip2 is not installed (run `rustup target add wasm32-wasip2`): \
+                 using the prebuilt components of sdk/prebuilt/"
+            );
+            (prebuilt_dir(), false)
+        };
         let read = |name: &str| std::fs::read(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
         Guests {
-            hostile: read("hostile.wasm"),
-            transform: read("transform.wasm"),
-            crm: read("acme_crm.wasm"),
-            not_weft: read("not-weft.wasm"),
-            bad_describe: read("bad_describe.wasm"),
+            hostile: read(GUEST_FILES[0]),
+            transform: read(GUEST_FILES[1]),
+            crm: read(GUEST_FILES[2]),
+            not_weft: read(GUEST_FILES[3]),
+            bad_describe: read(GUEST_FILES[4]),
+            from_source,
         }
     })
 }

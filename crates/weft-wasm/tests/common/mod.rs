@@ -6,7 +6,7 @@
 // Shared with other crates' tests (`#[path]`), which run the same guests end to end.
 mod guests;
 #[allow(unused_imports)]
-pub use guests::{Guests, acme_crm_api, guests};
+pub use guests::{GUEST_FILES, Guests, acme_crm_api, guests, prebuilt_dir};
 
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
