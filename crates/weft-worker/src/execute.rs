@@ -816,34 +816,9 @@ impl Shared {
         input: Value,
         cx: &ActionContext,
     ) -> Result<Value, StepError> {
-        let custom = &self.worker.inner.custom;
-        let component = custom.get(&self.org_id, key, version).await?;
-        let short = &action[key.len() + 1..];
-        let mut inputs = input;
-        let connection = inputs.as_object_mut().and_then(|o| o.remove("connection"));
-        let mut limits = custom.limits().clone();
-        if let Some(t) = cx.timeout {
-            limits.time = limits.time.min(t);
-        }
-        let call = Invocation {
-            inputs,
-            connection,
-            context: CallContext {
-                execution_id: self.exe_id.clone(),
-                instance_id: self.instance_id.clone(),
-                customer_id: self.customer_id.clone(),
-                flow_key: self.flow_key.clone(),
-                step_path: cx.step_path.clone(),
-                idempotency_key: cx.idempotency_key.clone(),
-                attempt: cx.attempt,
-                webhook_urls: Vec::new(),
-            },
-        };
-        let scope = StateScope {
-            org_id: self.org_id.clone(),
-            kind: ScopeKind::Component,
-            id: format!("{}:{key}", self.instance_id),
-        };
+        let ids = CallIds { org: &self.org_id, instance: &self.instance_id, customer: &self.customer_id };
+        let (component, short, call, limits, scope) =
+            custom_call(&self.worker.inner.custom, ids, &self.flow_key, key, version, action, input, cx).await?;
         let services = Arc::new(GuestServices { shared: self.clone(), scope, log: cx.log.clone() });
         component.invoke_action(short, call, &limits, services).await
     }
@@ -862,6 +837,132 @@ impl Shared {
         };
         self.worker.inner.db.checkpoint_with_state(&cp, &state_writes).await
     }
+}
+
+/// Whose a custom component call is: where its state scope and context ids come from.
+#[derive(Clone, Copy)]
+struct CallIds<'a> {
+    org: &'a str,
+    instance: &'a str,
+    customer: &'a str,
+}
+
+/// Everything a call of `action` of the pinned version `version` of custom component `key`
+/// needs: the loaded component, the action's own name, the invocation (the step's connection
+/// values are its `connection` input), the limits (a step `timeout` lowers the time limit) and
+/// the component's state scope in the instance.
+#[allow(clippy::too_many_arguments)]
+async fn custom_call<'a>(
+    custom: &CustomComponents,
+    ids: CallIds<'_>,
+    flow_key: &str,
+    key: &str,
+    version: &str,
+    action: &'a str,
+    input: Value,
+    cx: &ActionContext,
+) -> Result<(weft_wasm::LoadedComponent, &'a str, Invocation, Limits, StateScope), StepError> {
+    let component = custom.get(ids.org, key, version).await?;
+    let short = &action[key.len() + 1..];
+    let mut inputs = input;
+    let connection = inputs.as_object_mut().and_then(|o| o.remove("connection"));
+    let mut limits = custom.limits().clone();
+    if let Some(t) = cx.timeout {
+        limits.time = limits.time.min(t);
+    }
+    let call = Invocation {
+        inputs,
+        connection,
+        context: CallContext {
+            execution_id: cx.execution_id.clone(),
+            instance_id: ids.instance.to_string(),
+            customer_id: ids.customer.to_string(),
+            flow_key: flow_key.to_string(),
+            step_path: cx.step_path.clone(),
+            idempotency_key: cx.idempotency_key.clone(),
+            attempt: cx.attempt,
+            webhook_urls: Vec::new(),
+        },
+    };
+    let scope =
+        StateScope { org_id: ids.org.to_string(), kind: ScopeKind::Component, id: format!("{}:{key}", ids.instance) };
+    Ok((component, short, call, limits, scope))
+}
+
+impl Worker {
+    /// Runs an action outside any execution (a poll trigger's): a built-in one through the
+    /// registry; one of a custom component at the version `pins` names, in the sandbox, its
+    /// state (of the instance) read and written at once.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn run_action(
+        &self,
+        org: &str,
+        instance: &str,
+        customer: &str,
+        flow_key: &str,
+        pins: &BTreeMap<String, String>,
+        action: &str,
+        input: Value,
+        cx: &ActionContext,
+    ) -> Result<Value, StepError> {
+        let pinned = action.split_once('.').and_then(|(key, _)| Some((key, pins.get(key)?)));
+        let Some((key, version)) = pinned else {
+            return self.inner.registry.run(action, input, cx).await;
+        };
+        let ids = CallIds { org, instance, customer };
+        let (component, short, call, limits, scope) =
+            custom_call(&self.inner.custom, ids, flow_key, key, version, action, input, cx).await?;
+        let services = Arc::new(DirectServices { db: self.inner.db.clone(), scope, log: cx.log.clone() });
+        component.invoke_action(short, call, &limits, services).await
+    }
+}
+
+/// A custom component's state outside an execution: reads and writes go to the database at once.
+struct DirectServices {
+    db: Db,
+    scope: StateScope,
+    log: LogSink,
+}
+
+impl HostServices for DirectServices {
+    fn log(&self, level: LogLevel, message: String) {
+        self.log.write(level, message);
+    }
+
+    fn state_get<'a>(&'a self, key: &'a str) -> weft_components::BoxFuture<'a, Result<Option<Value>, String>> {
+        Box::pin(async move { self.db.state_get(&self.scope, key).await.map_err(|e| e.to_string()) })
+    }
+
+    fn state_set<'a>(&'a self, key: &'a str, value: Value) -> weft_components::BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            check_state_value(key, &value)?;
+            let w = StateWrite { scope: self.scope.clone(), key: key.to_string(), value: Some(value), at: now_ms() };
+            self.db.state_write(&w).await.map_err(|e| e.to_string())
+        })
+    }
+
+    fn state_delete<'a>(&'a self, key: &'a str) -> weft_components::BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            let w = StateWrite { scope: self.scope.clone(), key: key.to_string(), value: None, at: now_ms() };
+            self.db.state_write(&w).await.map_err(|e| e.to_string())
+        })
+    }
+}
+
+/// The state limits a component's `state-set` is held to (those of `state.set`).
+fn check_state_value(key: &str, value: &Value) -> Result<(), String> {
+    use weft_components::state::{MAX_KEY_CHARS, MAX_VALUE_BYTES};
+    let chars = key.chars().count();
+    if chars == 0 || chars > MAX_KEY_CHARS {
+        return Err(format!("a state key must have 1 to {MAX_KEY_CHARS} characters, not {chars}"));
+    }
+    let size = serde_json::to_vec(value).map_or(usize::MAX, |v| v.len());
+    if size > MAX_VALUE_BYTES {
+        return Err(format!(
+            "the value for state key `{key}` is {size} bytes, over the state value limit of {MAX_VALUE_BYTES} bytes"
+        ));
+    }
+    Ok(())
 }
 
 /// What a custom component reaches of one execution: the step's log, and the component's own
@@ -888,18 +989,9 @@ impl HostServices for GuestServices {
     }
 
     fn state_set<'a>(&'a self, key: &'a str, value: Value) -> weft_components::BoxFuture<'a, Result<(), String>> {
-        use weft_components::state::{MAX_KEY_CHARS, MAX_KEYS_PER_SCOPE, MAX_VALUE_BYTES};
+        use weft_components::state::MAX_KEYS_PER_SCOPE;
         Box::pin(async move {
-            let chars = key.chars().count();
-            if chars == 0 || chars > MAX_KEY_CHARS {
-                return Err(format!("a state key must have 1 to {MAX_KEY_CHARS} characters, not {chars}"));
-            }
-            let size = serde_json::to_vec(&value).map_or(usize::MAX, |v| v.len());
-            if size > MAX_VALUE_BYTES {
-                return Err(format!(
-                    "the value for state key `{key}` is {size} bytes, over the state value limit of {MAX_VALUE_BYTES} bytes"
-                ));
-            }
+            check_state_value(key, &value)?;
             let db = &self.shared.worker.inner.db;
             let exists = match self.shared.pending_of(&self.scope, key) {
                 Some((_, w)) => w.value.is_some(),

@@ -27,6 +27,8 @@
 //! schedulers they may prune the same rows at once; a row deleted by one is simply not counted
 //! by the other.
 
+use std::collections::BTreeMap;
+
 use std::future::Future;
 use std::time::{Duration, Instant};
 
@@ -182,7 +184,7 @@ impl Scheduler {
             Ok(loaded) => match loaded.def.flow(&s.flow_key) {
                 Some(f) => {
                     let poll = match &f.trigger {
-                        Trigger::Poll(p) => Some(p.clone()),
+                        Trigger::Poll(p) => Some((p.clone(), loaded.components.clone())),
                         _ => None,
                     };
                     (poll, QueuePolicy::from(&f.queue))
@@ -195,8 +197,8 @@ impl Scheduler {
                 return Ok(None);
             }
         };
-        if let Some(p) = poll {
-            return self.poll(s, &p, policy, firing.next_fire_at, now).await.map(Some);
+        if let Some((p, pins)) = poll {
+            return self.poll(s, &p, &pins, policy, firing.next_fire_at, now).await.map(Some);
         }
         let new = NewExecution {
             org_id: s.org_id.clone(),
@@ -244,12 +246,13 @@ impl Scheduler {
         &self,
         s: &Schedule,
         p: &PollTrigger,
+        pins: &BTreeMap<String, String>,
         policy: QueuePolicy,
         next_fire_at: Millis,
         now: Millis,
     ) -> Result<bool, DbError> {
         let state = self.db.poll_state(&s.instance_id, &s.flow_key).await?.unwrap_or(Value::Null);
-        let (new_state, records) = match self.run_poll(s, p, &state).await? {
+        let (new_state, records) = match self.run_poll(s, p, pins, &state).await? {
             Ok(selected) => selected,
             Err(e) => {
                 tracing::warn!(schedule = %s.id, instance = %s.instance_id, flow = %s.flow_key, error = %e,
@@ -293,6 +296,7 @@ impl Scheduler {
         &self,
         s: &Schedule,
         p: &PollTrigger,
+        pins: &BTreeMap<String, String>,
         state: &Value,
     ) -> Result<Result<(Value, Vec<Value>), PollError>, DbError> {
         let Some(instance) = self.db.get_instance(&s.org_id, &s.instance_id).await? else {
@@ -314,7 +318,17 @@ impl Scheduler {
         let mut cx = ActionContext::new(format!("poll-{}", s.id), "trigger");
         cx.idempotency_key = format!("poll:{}:{}", s.id, s.next_fire_at);
         cx.timeout = Some(POLL_TIMEOUT);
-        let output = match tokio::time::timeout(POLL_TIMEOUT, self.worker.registry().run(&p.action, input, &cx)).await {
+        let run = self.worker.run_action(
+            &s.org_id,
+            &instance.id,
+            &instance.customer_id,
+            &s.flow_key,
+            pins,
+            &p.action,
+            input,
+            &cx,
+        );
+        let output = match tokio::time::timeout(POLL_TIMEOUT, run).await {
             Ok(Ok(out)) => out,
             Ok(Err(e)) => return Ok(Err(PollError::Action(e.message))),
             Err(_) => return Ok(Err(PollError::Action(format!("no answer within {POLL_TIMEOUT:?}")))),
