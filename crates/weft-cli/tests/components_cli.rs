@@ -5,39 +5,11 @@
 //! The component is built with `CARGO_TARGET_DIR=<target>/wasm-guests`, the directory the
 //! weft-wasm tests build `sdk/` in, so their compiled dependencies are reused.
 
+mod common;
+
+use common::{Server, scratch_dir, weft};
 use serde_json::Value;
-use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{RecvTimeoutError, channel};
-use std::sync::{Arc, Mutex};
-use std::thread;
-use std::time::Duration;
-
-/// Generous: a debug binary on a loaded 2-core machine may be slow to open the database.
-const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// Runs the `weft` binary with `args`, without the test's own `WEFT_*` variables, plus `env`;
-/// returns the exit code, stdout and stderr.
-fn weft(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_weft"));
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("WEFT_") {
-            cmd.env_remove(key);
-        }
-    }
-    let out = cmd.args(args).envs(env.iter().copied()).stdin(Stdio::null()).output().expect("weft runs");
-    let text = |b: Vec<u8>| String::from_utf8(b).expect("weft prints UTF-8");
-    (out.status.code().unwrap_or(-1), text(out.stdout), text(out.stderr))
-}
-
-/// A fresh scratch directory under cargo's per-target temp dir.
-fn scratch_dir(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 /// `$CARGO_TARGET_DIR/wasm-guests`, else `<repo>/target/wasm-guests` (as weft-wasm's tests).
 fn wasm_target_dir() -> PathBuf {
@@ -45,69 +17,6 @@ fn wasm_target_dir() -> PathBuf {
     match std::env::var_os("CARGO_TARGET_DIR") {
         Some(d) => repo.join(d).join("wasm-guests"),
         None => repo.join("target").join("wasm-guests"),
-    }
-}
-
-/// A running `weft serve`, killed on drop (its output is shown if the test failed).
-struct Server {
-    child: Child,
-    url: String,
-    output: Arc<Mutex<String>>,
-}
-
-impl Server {
-    fn start(data_dir: &Path) -> Server {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_weft"));
-        for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with("WEFT_") {
-                cmd.env_remove(key);
-            }
-        }
-        let mut child = cmd
-            .args(["serve", "--data-dir", data_dir.to_str().unwrap(), "--listen", "127.0.0.1:0"])
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("weft serve starts");
-        let output = Arc::new(Mutex::new(String::new()));
-        let mut stdout = child.stdout.take().unwrap();
-        let log = output.clone();
-        thread::spawn(move || {
-            let mut text = String::new();
-            let _ = stdout.read_to_string(&mut text);
-            log.lock().unwrap().push_str(&text);
-        });
-        let (tx, rx) = channel();
-        let stderr = child.stderr.take().unwrap();
-        let log = output.clone();
-        thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                log.lock().unwrap().push_str(&format!("{line}\n"));
-                if let Some(url) = line.strip_prefix("Weft is listening on ") {
-                    let _ = tx.send(url.trim().to_string());
-                }
-            }
-        });
-        let url = match rx.recv_timeout(STARTUP_TIMEOUT) {
-            Ok(url) => url,
-            Err(RecvTimeoutError::Timeout) => {
-                panic!("weft serve did not listen within {STARTUP_TIMEOUT:?}:\n{}", output.lock().unwrap())
-            }
-            Err(RecvTimeoutError::Disconnected) => panic!("weft serve exited:\n{}", output.lock().unwrap()),
-        };
-        Server { child, url, output }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if thread::panicking() {
-            eprintln!("--- weft serve output ---\n{}", self.output.lock().unwrap());
-        }
     }
 }
 
@@ -143,7 +52,7 @@ fn components_from_new_to_show() {
     std::fs::create_dir_all(&data).unwrap();
     let (code, token, err) = weft(&["token", "create", "--data-dir", data.to_str().unwrap(), "--role", "owner"], &[]);
     assert_eq!(code, 0, "{err}");
-    let server = Server::start(&data);
+    let server = Server::start(&data, &[]);
     let target_dir = wasm_target_dir();
     let env = [
         ("WEFT_URL", server.url.as_str()),

@@ -3,6 +3,9 @@
 //! commands, a graceful SIGTERM stop, and restarts on the same data directory that reuse the demo
 //! instance. It also pins the README's commands, so the test breaks if the README drifts.
 
+mod common;
+
+use common::{scratch_dir, weft};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -21,29 +24,6 @@ const DEMO_ANSWER: &str = r#"{"order":"A-1001","total":110,"forwarded":true}"#;
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// A fresh scratch directory under cargo's per-target temp dir (no tempfile crate needed).
-fn scratch_dir(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// Runs the `weft` binary with `args` and only the `WEFT_*` variables of `env` (those of the
-/// test's own environment are removed so a developer's settings cannot leak in); returns the
-/// exit code, stdout and stderr.
-fn weft(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_weft"));
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("WEFT_") {
-            cmd.env_remove(key);
-        }
-    }
-    let out = cmd.args(args).envs(env.iter().copied()).stdin(Stdio::null()).output().expect("weft runs");
-    let text = |b: Vec<u8>| String::from_utf8(b).expect("weft prints UTF-8");
-    (out.status.code().unwrap_or(-1), text(out.stdout), text(out.stderr))
 }
 
 /// A `weft serve` child process. Its stdout lines arrive on a channel; stdout and stderr are
