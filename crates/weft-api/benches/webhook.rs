@@ -147,7 +147,7 @@ async fn deploy(
     yaml: &str,
     pins: &std::collections::BTreeMap<String, String>,
 ) -> String {
-    let actions = worker.actions_of(org).await.unwrap();
+    let actions = worker.operations_of(org).await.unwrap();
     let (doc, def) =
         weft_model::validate::load_definition(yaml, weft_model::parse::SourceFormat::Yaml, &actions).unwrap();
     let draft = NewDraft {

@@ -141,6 +141,14 @@ fn every_route(f: &Fixture) -> Vec<Case> {
         c("GET", "/api/v1/integrations/order-sync", Body::None, Need::Read, 200),
         c("POST", "/api/v1/integrations/order-sync/versions", Body::None, Need::Build, 201),
         c("GET", "/api/v1/integrations/order-sync/versions", Body::None, Need::Read, 200),
+        // The reference example's `endpoint` is a string: a permitted call is told it has no data source.
+        c(
+            "POST",
+            "/api/v1/integrations/order-sync/config/endpoint/options",
+            Body::Json(json!({"customer": "ext:acme"})),
+            Need::Operate,
+            422,
+        ),
         c(
             "POST",
             "/api/v1/instances",

@@ -172,6 +172,95 @@ async fn the_examples_run_in_an_integration_deployed_for_a_customer() {
     assert!(e["error"]["message"].as_str().unwrap().contains("401"), "{e}");
 }
 
+/// A wizard whose list picklist is filled by the CRM component's data source, with the
+/// connection entered on the page before.
+const CRM_WIZARD: &str = r#"
+key: crm-wizard
+name: CRM wizard
+config:
+  - page: CRM
+    vars:
+      - key: crm
+        type: connection
+        required: true
+      - key: region
+        type: picklist
+        options: [eu, us]
+      - key: list
+        type: picklist
+        required: true
+        data_source:
+          name: acme-crm.lists
+          inputs:
+            connection: "{{ config.crm }}"
+flows:
+  - key: add
+    trigger:
+      webhook:
+        mode: sync
+    steps:
+      - key: context
+        action: hostile.context
+    result: "{{ steps.context.output }}"
+"#;
+
+#[tokio::test]
+async fn data_sources_fill_wizard_picklists_and_components_know_their_webhook_urls() {
+    let s = start().await;
+    let crm = acme_crm_api().await;
+    let g = guests();
+    assert_eq!(upload(&s, &g.crm).await.0, 201);
+    assert_eq!(upload(&s, &g.hostile).await.0, 201);
+    let version = publish_integration(&s, CRM_WIZARD, "crm-wizard").await;
+    assert_eq!(version["components"], json!({"acme-crm": "1.0.0", "hostile": "0.1.0"}), "the data source pins too");
+    let (st, c) = s.post("/api/v1/customers", json!({"external_id": "acme", "name": "Acme"})).await;
+    assert_eq!(st, 201, "{c}");
+
+    // The wizard asks for the list's choices with the connection entered so far.
+    let options = "/api/v1/integrations/crm-wizard/config/list/options";
+    let conn = json!({"type": "api_key", "base_url": crm, "api_key": "k-123"});
+    let (st, v) = s.post(options, json!({"customer": "ext:acme", "config": {"crm": conn}})).await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["options"], json!([{"value": "l1", "label": "Leads"}]));
+    assert_eq!(v["data_source"], "acme-crm.lists");
+
+    // What cannot be answered is named.
+    let r = s.post(options, json!({"customer": "ext:acme", "config": {}})).await;
+    assert_error(&r, 422, "data_source.inputs");
+    assert!(r.1["error"]["message"].as_str().unwrap().contains("crm"), "{}", r.1);
+    let wrong = json!({"type": "api_key", "base_url": crm, "api_key": "nope"});
+    let r = s.post(options, json!({"customer": "ext:acme", "config": {"crm": wrong}})).await;
+    assert_error(&r, 502, "data_source.failed");
+    assert!(r.1["error"]["message"].as_str().unwrap().contains("401"), "{}", r.1);
+    assert!(!r.1.to_string().contains("nope"), "the key never comes back: {}", r.1);
+    let r = s
+        .post("/api/v1/integrations/crm-wizard/config/region/options", json!({"customer": "ext:acme", "config": {}}))
+        .await;
+    assert_error(&r, 422, "config_var.not_dynamic");
+    let r = s
+        .post("/api/v1/integrations/crm-wizard/config/nope/options", json!({"customer": "ext:acme", "config": {}}))
+        .await;
+    assert_error(&r, 404, "config_var.not_found");
+    let (st, v) = s.post(options, json!({"customer": "ext:nobody", "config": {"crm": conn}})).await;
+    assert_eq!(st, 404, "{v}");
+
+    // Deployed with the picked value, the instance's component calls see its ids and webhook URLs.
+    let (st, inst) = s
+        .post(
+            "/api/v1/instances",
+            json!({"integration": "crm-wizard", "customer": "ext:acme", "config": {"crm": conn, "list": "l1"}}),
+        )
+        .await;
+    assert_eq!(st, 201, "{inst}");
+    let hook = inst["webhooks"]["add"].as_str().unwrap().to_string();
+    let (st, ctx) = s.send(s.request("POST", hook.strip_prefix(&s.url).unwrap()).json(&json!({}))).await;
+    assert_eq!(st, 200, "{ctx}");
+    assert_eq!(ctx["webhook_urls"], json!([["add", hook]]));
+    assert_eq!(ctx["instance_id"], inst["id"]);
+    assert_eq!(ctx["customer_id"], inst["customer_id"]);
+    assert_eq!((ctx["flow_key"].as_str(), ctx["step_path"].as_str()), (Some("add"), Some("context")));
+}
+
 #[tokio::test]
 async fn refused_components_are_named_and_unknown_actions_refused() {
     let s = start().await;

@@ -186,6 +186,8 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     worker_cfg.lease = std::time::Duration::from_millis(args.lease_ms);
     worker_cfg.drain_timeout = std::time::Duration::from_millis(args.drain_timeout_ms);
     worker_cfg.concurrency = args.runner_concurrency as usize;
+    // Custom components are told their instance's webhook URLs (to register callbacks).
+    worker_cfg.public_url = Some(public_url.clone());
     // Custom components: the same egress policy as built-in HTTP; compiled code cached beside
     // the data (or in ./weft-data when the database is PostgreSQL).
     worker_cfg.wasm = weft_wasm::WasmHostConfig {

@@ -18,7 +18,7 @@ pub(crate) fn spec(key: &str, input_type: InputType, required: bool, description
 }
 
 pub(crate) fn action(name: &str, description: &str, inputs: Vec<InputSpec>) -> ActionSpec {
-    ActionSpec { name: name.to_string(), description: description.to_string(), inputs }
+    ActionSpec::new(name, description, inputs)
 }
 
 pub(crate) fn enum_of(options: &[&str]) -> InputType {

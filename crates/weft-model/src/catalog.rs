@@ -3,16 +3,63 @@
 
 use serde::Serialize;
 
-/// One action of a component, e.g. `http.request`.
+/// One operation of a component, e.g. the action `http.request`: what a step, a poll trigger
+/// or a wizard picklist can call, by its fully qualified name.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ActionSpec {
-    /// Fully qualified name: `<component>.<action>`.
+    /// Fully qualified name: `<component>.<operation>`.
     pub name: String,
+    /// Whether steps, poll triggers or picklists call it.
+    pub kind: OperationKind,
     pub description: String,
     pub inputs: Vec<InputSpec>,
 }
 
+/// What calls an operation of a component.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OperationKind {
+    /// An `action` step (or a poll trigger's `action`): inputs in, one JSON value out.
+    Action,
+    /// A component poll trigger (a poll trigger's `trigger`): returns new records and keeps
+    /// its own cursor.
+    Trigger,
+    /// A data source: lists the choices of a wizard picklist (`data_source` of a config var).
+    DataSource,
+}
+
+impl OperationKind {
+    /// How the kind reads in an error message.
+    pub fn noun(self) -> &'static str {
+        match self {
+            OperationKind::Action => "action",
+            OperationKind::Trigger => "trigger",
+            OperationKind::DataSource => "data source",
+        }
+    }
+
+    /// The noun with its article: "an action".
+    pub fn a(self) -> &'static str {
+        match self {
+            OperationKind::Action => "an action",
+            OperationKind::Trigger => "a trigger",
+            OperationKind::DataSource => "a data source",
+        }
+    }
+}
+
 impl ActionSpec {
+    /// An action.
+    pub fn new(name: impl Into<String>, description: impl Into<String>, inputs: Vec<InputSpec>) -> ActionSpec {
+        ActionSpec { name: name.into(), kind: OperationKind::Action, description: description.into(), inputs }
+    }
+
+    /// The same operation as another kind.
+    pub fn of_kind(mut self, kind: OperationKind) -> ActionSpec {
+        self.kind = kind;
+        self
+    }
+
     pub fn input(&self, key: &str) -> Option<&InputSpec> {
         self.inputs.iter().find(|i| i.key == key)
     }

@@ -29,7 +29,8 @@ impl IntegrationDef {
         self.flows.iter().find(|f| f.key == key)
     }
 
-    /// Every action the definition calls (action steps at any depth and poll triggers), by name.
+    /// Every component operation the definition calls, by name: actions of steps at any depth,
+    /// poll triggers' actions or triggers, and the data sources of dynamic picklists.
     pub fn actions_used(&self) -> BTreeSet<&str> {
         fn steps<'a>(list: &'a [Step], out: &mut BTreeSet<&'a str>) {
             for step in list {
@@ -50,9 +51,14 @@ impl IntegrationDef {
             }
         }
         let mut out = BTreeSet::new();
+        for var in self.config_vars() {
+            if let Some(ds) = &var.data_source {
+                out.insert(ds.name.as_str());
+            }
+        }
         for flow in &self.flows {
             if let Trigger::Poll(p) = &flow.trigger {
-                out.insert(p.action.as_str());
+                out.insert(p.source.operation());
             }
             steps(&flow.steps, &mut out);
         }
@@ -78,6 +84,8 @@ pub struct ConfigVar {
     pub description: Option<String>,
     /// Allowed values of a static `picklist`.
     pub options: Vec<Value>,
+    /// Where a dynamic `picklist` gets its choices (instead of `options`).
+    pub data_source: Option<DataSourceRef>,
     /// JSON Schema a `json` value must satisfy (checked at deploy).
     pub schema: Option<Value>,
     /// Regular expression a `string`/`secret` value must match (checked at deploy).
@@ -100,6 +108,7 @@ impl ConfigVar {
             default: None,
             description: None,
             options: Vec::new(),
+            data_source: None,
             schema: None,
             pattern: None,
             minimum: None,
@@ -107,6 +116,15 @@ impl ConfigVar {
             customer_visible: true,
         }
     }
+}
+
+/// A dynamic picklist's data source: a custom component's data source, called by the wizard
+/// with the values entered so far (its inputs' expressions see `config` and `customer`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DataSourceRef {
+    /// `<component>.<data source>`.
+    pub name: String,
+    pub inputs: Map<String, Value>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -189,21 +207,19 @@ pub enum Trigger {
     Poll(Box<PollTrigger>),
 }
 
-/// A poll trigger: the scheduler runs `action` when the cron schedule is due, reads the list of
-/// records out of its output, drops the records it emitted before (by `id`, or by `cursor`) and
-/// queues executions for the rest, storing the new cursor in the same transaction.
+/// A poll trigger: the scheduler runs its [`PollSource`] when the cron schedule is due, drops
+/// the records it emitted before and queues executions for the rest, storing the new cursor in
+/// the same transaction.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PollTrigger {
     /// Cron expression (or `{{ config.… }}`), as for [`Trigger::Schedule`].
     pub cron: String,
     pub timezone: Option<String>,
-    /// The component action run at each due time (`http.request`).
-    pub action: String,
-    /// The action's input; expressions see `config`, `instance`, `customer` and `cursor` (the
-    /// stored cursor, null before the first record).
+    /// What runs at each due time.
+    pub source: PollSource,
+    /// The action's or trigger's input; expressions see `config`, `instance`, `customer` and
+    /// (for an action) `cursor`: the stored cursor, null before the first record.
     pub inputs: Map<String, Value>,
-    /// A single expression over `output` (the action's output) giving the list of records.
-    pub items: Value,
     /// An expression over `item` giving a record's unique id: records whose id was emitted
     /// before are dropped (the last [`POLL_SEEN_IDS`] ids are kept).
     pub id: Option<Value>,
@@ -214,6 +230,29 @@ pub struct PollTrigger {
     /// `true`: one execution whose `trigger.body` is the list of new records; `false`: one
     /// execution per record, `trigger.body` = the record.
     pub batch: bool,
+}
+
+/// Where a poll trigger's records come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PollSource {
+    /// Any component action (`http.request`, `acme-crm.list_contacts`): `items` is a single
+    /// expression over `output` (the action's output) giving the list of records; new ones are
+    /// told apart by the trigger's `id` and/or `cursor` expressions.
+    Action { action: String, items: Value },
+    /// A custom component's poll trigger (`acme-crm.new_contacts`): it returns the new records
+    /// itself and the cursor to call it with next time, which the scheduler stores. `id` may
+    /// still drop repeats.
+    Trigger(String),
+}
+
+impl PollSource {
+    /// The component operation called: `<component>.<action or trigger>`.
+    pub fn operation(&self) -> &str {
+        match self {
+            PollSource::Action { action, .. } => action,
+            PollSource::Trigger(name) => name,
+        }
+    }
 }
 
 /// How many emitted record ids a poll trigger remembers to drop repeats.

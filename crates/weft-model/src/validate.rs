@@ -12,10 +12,10 @@
 //! tree (a step may only read steps that can have finished before it), and each `config.<name>`,
 //! `item` or `error` against its scope.
 
-use crate::catalog::ActionSpec;
+use crate::catalog::{ActionSpec, OperationKind};
 use crate::definition::{
-    BranchArm, ConfigPage, ConfigVar, ExecutionRetry, FlowDef, IntegrationDef, OnError, PollTrigger, QueueDef,
-    QueueMode, RetryPolicy, Step, StepKind, Trigger, VarType, WebhookMode, WebhookTrigger,
+    BranchArm, ConfigPage, ConfigVar, DataSourceRef, ExecutionRetry, FlowDef, IntegrationDef, OnError, PollSource,
+    PollTrigger, QueueDef, QueueMode, RetryPolicy, Step, StepKind, Trigger, VarType, WebhookMode, WebhookTrigger,
 };
 use crate::diag::Diagnostic;
 use crate::error::ErrorKind;
@@ -49,7 +49,14 @@ pub fn definition_from_json(value: &Value, actions: &[ActionSpec]) -> Result<Int
 }
 
 fn run(value: &Value, doc: Option<&Document>, actions: &[ActionSpec]) -> Result<IntegrationDef, Vec<Diagnostic>> {
-    let mut checker = Checker { doc, actions, diags: Vec::new(), config_vars: Vec::new(), flow_keys: Vec::new() };
+    let mut checker = Checker {
+        doc,
+        actions,
+        diags: Vec::new(),
+        config_vars: Vec::new(),
+        flow_keys: Vec::new(),
+        config_scope: FlowScope::default(),
+    };
     let def = checker.root(value);
     let mut diags = checker.diags;
     match def {
@@ -218,6 +225,9 @@ enum SiteKind {
     Step,
     /// A schedule trigger's cron: evaluated before any step, without a trigger payload.
     Schedule,
+    /// An input of a picklist's data source, evaluated by the wizard with the values entered so
+    /// far: it sees `config` and `customer`.
+    Config,
     /// An expression of a poll trigger, evaluated by the scheduler before any execution
     /// exists: it sees `config`, `instance`, `customer` and one name of its own (`cursor` in
     /// the inputs, `output` in `items`, `item` in `id` and `cursor`).
@@ -269,9 +279,11 @@ struct Checker<'a> {
     config_vars: Vec<String>,
     /// Flow keys, collected before `call_flow` steps refer to them.
     flow_keys: Vec<String>,
+    /// The expressions of the wizard (data source inputs), checked once all pages are read.
+    config_scope: FlowScope,
 }
 
-impl Checker<'_> {
+impl<'a> Checker<'a> {
     fn err(&mut self, path: &str, message: impl Into<String>) {
         let at = self.doc.and_then(|d| d.nearest_position(path));
         self.diags.push(Diagnostic::new(path, message).at(at));
@@ -389,6 +401,29 @@ impl Checker<'_> {
         }
     }
 
+    /// The operation `name` of kind `kind` in the catalog; reports an unknown name (or one of
+    /// another kind) at `path`.
+    fn operation(&mut self, kind: OperationKind, name: &str, path: &str) -> Option<&'a ActionSpec> {
+        let actions = self.actions;
+        if let Some(spec) = actions.iter().find(|a| a.name == name && a.kind == kind) {
+            return Some(spec);
+        }
+        let noun = kind.noun();
+        match actions.iter().find(|a| a.name == name) {
+            Some(other) => self.err(path, format!("`{name}` is {}, not {}", other.kind.a(), kind.a())),
+            None => {
+                let known: Vec<&str> = actions.iter().filter(|a| a.kind == kind).map(|a| a.name.as_str()).collect();
+                let known = if known.is_empty() {
+                    format!("no component published in this organization has a {noun}")
+                } else {
+                    format!("known: {}", list_names(known))
+                };
+                self.err(path, format!("unknown {noun} `{name}` ({known})"));
+            }
+        }
+        None
+    }
+
     // ---- the document ------------------------------------------------------------------------
 
     fn root(&mut self, v: &Value) -> Option<IntegrationDef> {
@@ -414,6 +449,8 @@ impl Checker<'_> {
             None | Some(Value::Null) => Vec::new(),
             Some(v) => self.config(v, "config"),
         };
+        let config_scope = std::mem::take(&mut self.config_scope);
+        self.check_references(&config_scope);
         let flows = match m.get("flows") {
             None => {
                 self.err("flows", "missing required field `flows` (an integration needs at least one flow)");
@@ -476,6 +513,7 @@ impl Checker<'_> {
                 "default",
                 "description",
                 "options",
+                "data_source",
                 "schema",
                 "pattern",
                 "minimum",
@@ -519,6 +557,7 @@ impl Checker<'_> {
         if let Some(t) = var_type {
             let only = [
                 ("options", &[VarType::Picklist][..]),
+                ("data_source", &[VarType::Picklist][..]),
                 ("schema", &[VarType::Json][..]),
                 ("pattern", &[VarType::String, VarType::Secret][..]),
                 ("minimum", &[VarType::Number][..]),
@@ -554,11 +593,24 @@ impl Checker<'_> {
                     options = items.clone();
                 }
             }
-            None if var_type == Some(VarType::Picklist) => {
-                self.err(&join_key(path, "options"), "a picklist needs `options`: the list of values to choose from");
+            None if var_type == Some(VarType::Picklist) && !m.contains_key("data_source") => {
+                self.err(
+                    &join_key(path, "options"),
+                    "a picklist needs `options` (the list of values to choose from) or a `data_source` that lists them",
+                );
             }
             None => {}
         }
+        let data_source = match m.get("data_source") {
+            Some(v) if var_type == Some(VarType::Picklist) => {
+                let dpath = join_key(path, "data_source");
+                if m.contains_key("options") {
+                    self.err_key(&dpath, "a picklist takes `options` or a `data_source`, not both");
+                }
+                self.data_source(v, &dpath)
+            }
+            _ => None,
+        };
         let schema = m.get("schema").cloned();
         let validator = match &schema {
             Some(s @ (Value::Object(_) | Value::Bool(_))) => match jsonschema::validator_for(s) {
@@ -676,12 +728,49 @@ impl Checker<'_> {
             default,
             description,
             options,
+            data_source,
             schema,
             pattern,
             minimum,
             maximum,
             customer_visible,
         })
+    }
+
+    /// A picklist's `data_source`: `<component>.<data source>`, or `{name, inputs}`.
+    fn data_source(&mut self, v: &Value, path: &str) -> Option<DataSourceRef> {
+        let (name, inputs, npath) = match v {
+            Value::String(s) => (s.clone(), Map::new(), path.to_string()),
+            Value::Object(m) => {
+                self.unknown_fields(m, path, &["name", "inputs"]);
+                let name = self.req_str(m, path, "name")?;
+                let ipath = join_key(path, "inputs");
+                let inputs = match m.get("inputs") {
+                    None | Some(Value::Null) => Map::new(),
+                    Some(v) => self.object(v, &ipath)?.clone(),
+                };
+                (name, inputs, join_key(path, "name"))
+            }
+            other => {
+                self.err(
+                    path,
+                    format!(
+                        "expected a data source name (`component.data_source`) or {{name, inputs}}, found {}",
+                        describe(other)
+                    ),
+                );
+                return None;
+            }
+        };
+        let spec = self.operation(OperationKind::DataSource, &name, &npath);
+        let ipath = join_key(path, "inputs");
+        if let Some(spec) = spec {
+            self.action_inputs(spec, &inputs, &ipath);
+        }
+        let mut scope = std::mem::take(&mut self.config_scope);
+        self.expr(&mut scope, &Value::Object(inputs.clone()), &ipath, &Vec::new(), SiteKind::Config);
+        self.config_scope = scope;
+        Some(DataSourceRef { name, inputs })
     }
 
     // ---- flows -------------------------------------------------------------------------------
@@ -909,7 +998,7 @@ impl Checker<'_> {
 
     fn poll(&mut self, scope: &mut FlowScope, body: &Value, kpath: &str) -> Option<PollTrigger> {
         let pm = self.object(body, kpath)?;
-        self.unknown_fields(pm, kpath, &["schedule", "action", "inputs", "items", "id", "cursor", "batch"]);
+        self.unknown_fields(pm, kpath, &["schedule", "action", "trigger", "inputs", "items", "id", "cursor", "batch"]);
         let spath = join_key(kpath, "schedule");
         let (cron, timezone) = match self.required(pm, kpath, "schedule").map(|v| self.object(v, &spath)) {
             Some(Some(sm)) => {
@@ -918,13 +1007,22 @@ impl Checker<'_> {
             }
             _ => (None, None),
         };
-        let apath = join_key(kpath, "action");
-        let action = self.req_str(pm, kpath, "action");
-        let spec = action.as_ref().and_then(|n| self.actions.iter().find(|a| &a.name == n));
-        if let (Some(n), None) = (&action, spec) {
-            let known = list_names(self.actions.iter().map(|a| a.name.as_str()));
-            self.err(&apath, format!("unknown action `{n}` (known: {known})"));
-        }
+        // Either any action whose output `items` picks records from, or a component's trigger.
+        let (kind, field) = match (pm.contains_key("action"), pm.contains_key("trigger")) {
+            (true, true) => {
+                self.err_key(
+                    &join_key(kpath, "trigger"),
+                    "a poll trigger takes `action` or `trigger`, not both: an action's records are picked by `items`, \
+                     a component trigger returns its own",
+                );
+                return None;
+            }
+            (_, true) => (OperationKind::Trigger, "trigger"),
+            _ => (OperationKind::Action, "action"),
+        };
+        let apath = join_key(kpath, field);
+        let operation = self.req_str(pm, kpath, field);
+        let spec = operation.as_ref().and_then(|n| self.operation(kind, n, &apath));
         let ipath = join_key(kpath, "inputs");
         let inputs = match pm.get("inputs") {
             None | Some(Value::Null) => Some(Map::new()),
@@ -936,7 +1034,17 @@ impl Checker<'_> {
             }
             self.expr(scope, &Value::Object(inputs.clone()), &ipath, &Vec::new(), SiteKind::Poll("cursor"));
         }
-        let items = self.required(pm, kpath, "items").cloned();
+        if kind == OperationKind::Trigger {
+            for own in ["items", "cursor"] {
+                if pm.contains_key(own) {
+                    self.err_key(
+                        &join_key(kpath, own),
+                        format!("`{own}` is only for a poll `action`: a component trigger returns its new records and keeps its own cursor"),
+                    );
+                }
+            }
+        }
+        let items = if kind == OperationKind::Trigger { None } else { self.required(pm, kpath, "items").cloned() };
         if let Some(v) = &items {
             let path = join_key(kpath, "items");
             match v {
@@ -958,7 +1066,7 @@ impl Checker<'_> {
             Some(v)
         };
         let (id, cursor) = (per_item("id"), per_item("cursor"));
-        if id.is_none() && cursor.is_none() {
+        if kind == OperationKind::Action && id.is_none() && cursor.is_none() {
             // Without either, every poll would start the same records again.
             self.err(
                 kpath,
@@ -973,7 +1081,11 @@ impl Checker<'_> {
                 false
             }
         };
-        Some(PollTrigger { cron: cron?, timezone, action: action?, inputs: inputs?, items: items?, id, cursor, batch })
+        let source = match kind {
+            OperationKind::Trigger => PollSource::Trigger(operation?),
+            _ => PollSource::Action { action: operation?, items: items? },
+        };
+        Some(PollTrigger { cron: cron?, timezone, source, inputs: inputs?, id, cursor, batch })
     }
 
     /// Checks an action's literal inputs against its spec: unknown, mistyped and missing ones.
@@ -983,7 +1095,8 @@ impl Checker<'_> {
             match spec.input(k) {
                 None => {
                     let known = list_names(spec.inputs.iter().map(|i| i.key.as_str()));
-                    self.err_key(&p, format!("unknown input `{k}` for action `{}` (known: {known})", spec.name));
+                    let noun = spec.kind.noun();
+                    self.err_key(&p, format!("unknown input `{k}` for {noun} `{}` (known: {known})", spec.name));
                 }
                 Some(input) if !is_dynamic(v) && !input.input_type.accepts(v) => {
                     self.err(
@@ -1002,7 +1115,7 @@ impl Checker<'_> {
         for input in spec.inputs.iter().filter(|i| i.required && !inputs.contains_key(&i.key)) {
             self.err(
                 &join_key(ipath, &input.key),
-                format!("missing required input `{}` of action `{}`", input.key, spec.name),
+                format!("missing required input `{}` of {} `{}`", input.key, spec.kind.noun(), spec.name),
             );
         }
     }
@@ -1099,11 +1212,7 @@ impl Checker<'_> {
         match kind {
             "action" => {
                 let name = self.string(body, &kpath);
-                let spec = name.as_ref().and_then(|n| self.actions.iter().find(|a| &a.name == n));
-                if let (Some(n), None) = (&name, spec) {
-                    let known = list_names(self.actions.iter().map(|a| a.name.as_str()));
-                    self.err(&kpath, format!("unknown action `{n}` (known: {known})"));
-                }
+                let spec = name.as_ref().and_then(|n| self.operation(OperationKind::Action, n, &kpath));
                 let ipath = join_key(path, "inputs");
                 let inputs = match m.get("inputs") {
                     None | Some(Value::Null) => Map::new(),
@@ -1384,6 +1493,10 @@ impl Checker<'_> {
             && !GLOBAL_FUNCTIONS.contains(&root)
         {
             return Some(format!("a schedule can only use `config`, `instance` and `customer`, not `{root}`"));
+        }
+        if site.kind == SiteKind::Config && !matches!(root, "config" | "customer") && !GLOBAL_FUNCTIONS.contains(&root)
+        {
+            return Some(format!("a data source input can only use `config` and `customer`, not `{root}`"));
         }
         if let SiteKind::Poll(own) = site.kind {
             if root == own {

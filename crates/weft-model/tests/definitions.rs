@@ -3,8 +3,8 @@
 
 use serde_json::json;
 use weft_model::{
-    ActionSpec, Diagnostic, InputSpec, InputType, IntegrationDef, OnError, SourceFormat, StepKind, Trigger,
-    WebhookMode, definition_from_json, load_definition,
+    ActionSpec, Diagnostic, InputSpec, InputType, IntegrationDef, OnError, OperationKind, PollSource, SourceFormat,
+    StepKind, Trigger, WebhookMode, definition_from_json, load_definition,
 };
 
 const ORDER_SYNC: &str = include_str!("fixtures/order-sync.yaml");
@@ -21,6 +21,7 @@ fn catalog() -> Vec<ActionSpec> {
     let methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"].map(String::from).to_vec();
     vec![
         ActionSpec {
+            kind: OperationKind::Action,
             name: "http.request".into(),
             description: "Sends an HTTP request.".into(),
             inputs: vec![
@@ -38,6 +39,7 @@ fn catalog() -> Vec<ActionSpec> {
             ],
         },
         ActionSpec {
+            kind: OperationKind::Action,
             name: "log.write".into(),
             description: "Writes a log line.".into(),
             inputs: vec![
@@ -45,6 +47,11 @@ fn catalog() -> Vec<ActionSpec> {
                 input("message", InputType::String, true),
             ],
         },
+        // A custom component's poll trigger and data source.
+        ActionSpec::new("crm.new", "New contacts.", vec![input("connection", InputType::Any, true)])
+            .of_kind(OperationKind::Trigger),
+        ActionSpec::new("crm.lists", "Contact lists.", vec![input("connection", InputType::Any, true)])
+            .of_kind(OperationKind::DataSource),
     ]
 }
 
@@ -655,7 +662,7 @@ fn bad_config_variables() {
         r#"
         config[0].vars[0].type (7:15): unknown type `text` (known: string, number, boolean, picklist, json, schedule, connection, secret, key_value_list, date)
         config[0].vars[1].default (10:18): default does not fit type number: expected a number, found a string
-        config[0].vars[2].options (12:9): a picklist needs `options`: the list of values to choose from
+        config[0].vars[2].options (12:9): a picklist needs `options` (the list of values to choose from) or a `data_source` that lists them
         config[0].vars[3].default (16:18): default does not fit type boolean: expected true or false, found a string
         config[0].vars[4].maximum (19:9): `maximum` is only allowed for number variables, not string
         config[0].vars[5].key (20:14): duplicate config variable `a` (first declared at config[0].vars[0])
@@ -1043,9 +1050,10 @@ fn poll_triggers() {
     );
     let Trigger::Poll(p) = &def.flow("f").unwrap().trigger else { panic!("a poll trigger") };
     assert_eq!((p.cron.as_str(), p.timezone.as_deref()), ("*/5 * * * *", Some("Europe/Berlin")));
-    assert_eq!(p.action, "http.request");
+    let PollSource::Action { action, items } = &p.source else { panic!("an action poll") };
+    assert_eq!(action, "http.request");
     assert_eq!(p.inputs["query"], json!({"since": "{{ cursor }}"}));
-    assert_eq!(p.items, json!("{{ output.body.records }}"));
+    assert_eq!(items, &json!("{{ output.body.records }}"));
     assert_eq!(
         (p.id.clone(), p.cursor.clone(), p.batch),
         (Some(json!("{{ item.id }}")), Some(json!("{{ item.updated_at }}")), true)
@@ -1096,7 +1104,135 @@ fn poll_triggers() {
         flows[0].trigger.poll.action (8:17): unknown action `nope.nothing` (known: http.request, log.write)
         flows[0].trigger.poll.items (9:16): `items` must be a single `{{ … }}` expression over `output` giving a list, found a list
         flows[0].trigger.poll.batch (10:16): expected true or false, found "yes"
-        flows[0].trigger.poll.every (11:9): unknown field `every` (allowed: schedule, action, inputs, items, id, cursor, batch)
+        flows[0].trigger.poll.every (11:9): unknown field `every` (allowed: schedule, action, trigger, inputs, items, id, cursor, batch)
+        "#,
+    );
+}
+
+#[test]
+fn component_poll_triggers() {
+    let def = load(
+        r#"
+        key: t
+        name: T
+        config:
+          - page: P
+            vars:
+              - {key: crm, type: connection, required: true}
+        flows:
+          - key: f
+            trigger:
+              poll:
+                schedule: {cron: "*/5 * * * *"}
+                trigger: crm.new
+                inputs: {connection: "{{ config.crm }}"}
+            steps:
+              - key: a
+                transform: "{{ trigger.body }}"
+        "#,
+    );
+    let Trigger::Poll(p) = &def.flow("f").unwrap().trigger else { panic!("a poll trigger") };
+    assert_eq!(p.source, PollSource::Trigger("crm.new".into()));
+    assert_eq!((p.id.as_ref(), p.cursor.as_ref()), (None, None), "a component trigger needs neither");
+    assert!(def.actions_used().contains("crm.new"), "the trigger's component is pinned at publish");
+    // The component owns its records and cursor; kinds are not interchangeable.
+    check(
+        r#"
+        key: t
+        name: T
+        flows:
+          - key: f
+            trigger:
+              poll:
+                schedule: {cron: "* * * * *"}
+                trigger: crm.new
+                items: "{{ output }}"
+                cursor: "{{ item.at }}"
+            steps: []
+          - key: g
+            trigger:
+              poll:
+                schedule: {cron: "* * * * *"}
+                trigger: http.request
+            steps: []
+          - key: h
+            trigger:
+              poll:
+                schedule: {cron: "* * * * *"}
+                trigger: crm.old
+            steps: []
+          - key: i
+            trigger:
+              poll:
+                schedule: {cron: "* * * * *"}
+                trigger: crm.new
+                action: http.request
+            steps: []
+        "#,
+        r#"
+        flows[0].trigger.poll.inputs.connection (7:9): missing required input `connection` of trigger `crm.new`
+        flows[0].trigger.poll.items (9:9): `items` is only for a poll `action`: a component trigger returns its new records and keeps its own cursor
+        flows[0].trigger.poll.cursor (10:9): `cursor` is only for a poll `action`: a component trigger returns its new records and keeps its own cursor
+        flows[1].trigger.poll.trigger (16:18): `http.request` is an action, not a trigger
+        flows[2].trigger.poll.trigger (22:18): unknown trigger `crm.old` (known: crm.new)
+        flows[3].trigger.poll.trigger (28:9): a poll trigger takes `action` or `trigger`, not both: an action's records are picked by `items`, a component trigger returns its own
+        "#,
+    );
+}
+
+#[test]
+fn dynamic_picklists() {
+    let def = load(
+        r#"
+        key: t
+        name: T
+        config:
+          - page: P
+            vars:
+              - {key: crm, type: connection, required: true}
+              - key: list
+                type: picklist
+                data_source: {name: crm.lists, inputs: {connection: "{{ config.crm }}"}}
+        flows:
+          - {key: f, trigger: {manual: {}}, steps: []}
+        "#,
+    );
+    let vars: Vec<_> = def.config_vars().collect();
+    let ds = vars[1].data_source.as_ref().unwrap();
+    assert_eq!((ds.name.as_str(), &ds.inputs["connection"]), ("crm.lists", &json!("{{ config.crm }}")));
+    assert!(def.actions_used().contains("crm.lists"), "the data source's component is pinned at publish");
+    check(
+        r#"
+        key: t
+        name: T
+        config:
+          - page: P
+            vars:
+              - key: a
+                type: picklist
+                options: [x]
+                data_source: crm.lists
+              - {key: b, type: picklist, data_source: crm.new}
+              - {key: c, type: string, data_source: crm.lists}
+              - key: d
+                type: picklist
+                data_source: {name: crm.lists, inputs: {connection: "{{ steps.x.output }}", page: 2}}
+              - {key: e, type: picklist, data_source: {name: crm.lists, inputs: {connection: "{{ config.nope }}"}}}
+              - {key: f, type: picklist, data_source: 42}
+              - {key: g, type: picklist, data_source: crm.lists}
+        flows:
+          - {key: f, trigger: {manual: {}}, steps: []}
+        "#,
+        r#"
+        config[0].vars[0].data_source (9:9): a picklist takes `options` or a `data_source`, not both
+        config[0].vars[0].data_source.inputs.connection (9:22): missing required input `connection` of data source `crm.lists`
+        config[0].vars[1].data_source (10:47): `crm.new` is a trigger, not a data source
+        config[0].vars[2].data_source (11:32): `data_source` is only allowed for picklist variables, not string
+        config[0].vars[3].data_source.inputs.connection (14:61): a data source input can only use `config` and `customer`, not `steps`
+        config[0].vars[3].data_source.inputs.page (14:85): unknown input `page` for data source `crm.lists` (known: connection)
+        config[0].vars[4].data_source.inputs.connection (15:86): `config.nope` is not a config variable (known: a, b, c, d, e, f, g)
+        config[0].vars[5].data_source (16:47): expected a data source name (`component.data_source`) or {name, inputs}, found a number
+        config[0].vars[6].data_source.inputs.connection (17:47): missing required input `connection` of data source `crm.lists`
         "#,
     );
 }

@@ -9,7 +9,9 @@
 
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
-use weft_model::{ActionSpec, ErrorKind, InputSpec, InputType, SourceFormat, VarType, load_definition, parse_document};
+use weft_model::{
+    ActionSpec, ErrorKind, InputSpec, InputType, OperationKind, SourceFormat, VarType, load_definition, parse_document,
+};
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -67,7 +69,7 @@ fn input(key: &str, input_type: InputType, required: bool) -> InputSpec {
 }
 
 fn action(name: &str, inputs: Vec<InputSpec>) -> ActionSpec {
-    ActionSpec { name: name.into(), description: String::new(), inputs }
+    ActionSpec::new(name, "", inputs)
 }
 
 fn one_of(values: &[&str]) -> InputType {
@@ -156,6 +158,19 @@ fn catalog() -> Vec<ActionSpec> {
             "state.compare_and_set",
             vec![input("key", String, true), input("expected", Any, true), input("value", Any, true), scope()],
         ),
+        // The CRM example component (sdk/examples/crm) as published, for the examples of
+        // dynamic picklists and component poll triggers.
+        action(
+            "acme-crm.create_contact",
+            vec![
+                input("connection", Any, true),
+                input("name", String, true),
+                input("email", String, true),
+                input("list_id", String, true),
+            ],
+        ),
+        action("acme-crm.new_contacts", vec![input("connection", Any, true)]).of_kind(OperationKind::Trigger),
+        action("acme-crm.lists", vec![input("connection", Any, true)]).of_kind(OperationKind::DataSource),
     ]
 }
 
@@ -285,6 +300,30 @@ fn invalid_documents_are_refused_by_schema_and_validation() {
         ("bad variable key", with_var(json!({"key": "Endpoint", "type": "string"})), "/config/0/vars/0/key"),
         ("picklist without options", with_var(json!({"key": "v", "type": "picklist"})), "/config/0/vars/0"),
         ("options on a string", with_var(json!({"key": "v", "type": "string", "options": ["a"]})), "/config/0/vars/0"),
+        (
+            "options and a data source",
+            with_var(json!({"key": "v", "type": "picklist", "options": ["a"], "data_source": "acme-crm.lists"})),
+            "/config/0/vars/0",
+        ),
+        (
+            "a data source on a string",
+            with_var(json!({"key": "v", "type": "string", "data_source": "acme-crm.lists"})),
+            "/config/0/vars/0",
+        ),
+        (
+            "poll with both action and trigger",
+            json!({"key": "i", "name": "I", "flows": [{"key": "f", "trigger": {"poll": {
+                "schedule": {"cron": "* * * * *"}, "trigger": "acme-crm.new_contacts",
+                "action": "http.request", "items": "{{ output }}", "id": "{{ item.id }}"}}, "steps": []}]}),
+            "/flows/0/trigger/poll",
+        ),
+        (
+            "component poll trigger with a cursor expression",
+            json!({"key": "i", "name": "I", "flows": [{"key": "f", "trigger": {"poll": {
+                "schedule": {"cron": "* * * * *"}, "trigger": "acme-crm.new_contacts",
+                "cursor": "{{ item.at }}"}}, "steps": []}]}),
+            "/flows/0/trigger/poll",
+        ),
         (
             "default of the wrong type",
             with_var(json!({"key": "v", "type": "number", "default": "ten"})),
@@ -450,8 +489,13 @@ fn the_docs_cover_every_type_trigger_step_kind_and_action() {
         }
     }
     for spec in catalog() {
-        if !contains_pair(&all, "action", &spec.name) {
-            missing.push(format!("an example of action `{}`", spec.name));
+        let (field, noun) = match spec.kind {
+            OperationKind::Action => ("action", "action"),
+            OperationKind::Trigger => ("trigger", "component poll trigger"),
+            OperationKind::DataSource => ("name", "data source"),
+        };
+        if !contains_pair(&all, field, &spec.name) {
+            missing.push(format!("an example of {noun} `{}`", spec.name));
         }
     }
     assert!(missing.is_empty(), "docs/integration-format.md lacks:\n{}", missing.join("\n"));

@@ -172,15 +172,15 @@ impl Description {
         }
     }
 
-    /// The component's actions as definition validation sees them: `<key>.<action>`, each
-    /// input with the JSON type its literal values must have.
-    pub fn action_specs(&self) -> Vec<weft_model::ActionSpec> {
-        self.actions
-            .iter()
-            .map(|a| weft_model::ActionSpec {
-                name: format!("{}.{}", self.key, a.key),
-                description: a.description.clone(),
-                inputs: a
+    /// The component's actions, triggers and data sources as definition validation sees them:
+    /// `<key>.<operation>`, each input with the JSON type its literal values must have.
+    pub fn operation_specs(&self) -> Vec<weft_model::ActionSpec> {
+        use weft_model::OperationKind as K;
+        let ops = [(K::Action, &self.actions), (K::Trigger, &self.triggers), (K::DataSource, &self.data_sources)];
+        ops.into_iter()
+            .flat_map(|(kind, list)| list.iter().map(move |op| (kind, op)))
+            .map(|(kind, op)| {
+                let inputs = op
                     .inputs
                     .iter()
                     .map(|i| weft_model::InputSpec {
@@ -189,7 +189,9 @@ impl Description {
                         required: i.required,
                         description: i.help.clone().unwrap_or_else(|| i.label.clone()),
                     })
-                    .collect(),
+                    .collect();
+                weft_model::ActionSpec::new(format!("{}.{}", self.key, op.key), op.description.clone(), inputs)
+                    .of_kind(kind)
             })
             .collect()
     }

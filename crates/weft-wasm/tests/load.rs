@@ -24,7 +24,7 @@ async fn good_components_describe_themselves() {
     assert_eq!(out.unwrap(), json!({"a.b.0": 1, "a.b.1": 2}));
 
     let hostile = host.load(&guests().hostile).await.expect("hostile loads");
-    assert_eq!(hostile.info().actions.len(), 9);
+    assert_eq!(hostile.info().actions.len(), 10);
 
     // As stored and validated against: JSON that round-trips, actions under `<key>.<action>`
     // with the JSON type of each input.
@@ -32,13 +32,14 @@ async fn good_components_describe_themselves() {
     let stored: Description = serde_json::from_value(serde_json::to_value(&d).unwrap()).unwrap();
     assert_eq!(stored, d);
     assert_eq!(serde_json::to_value(&d).unwrap()["actions"][0]["inputs"][1]["default"], json!("."));
-    let specs = d.action_specs();
+    let specs = d.operation_specs();
     let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, ["transform.flatten", "transform.pick", "transform.group_by"]);
     let sep = specs[0].input("separator").unwrap();
     assert_eq!((&sep.input_type, sep.required), (&InputType::String, false));
     assert_eq!(specs[0].input("value").unwrap().input_type, InputType::Any);
-    let alloc = Description::from_info(hostile.info()).action_specs().into_iter().find(|s| s.name == "hostile.alloc");
+    let alloc =
+        Description::from_info(hostile.info()).operation_specs().into_iter().find(|s| s.name == "hostile.alloc");
     let mib = alloc.unwrap().inputs.remove(0);
     assert_eq!((mib.key.as_str(), mib.input_type, mib.required), ("mib", InputType::Number, true));
 }

@@ -61,7 +61,7 @@ impl FlowCache {
             |message: String| LoadError::Invalid { integration: integration_id.to_string(), version, message };
         let mut actions = self.actions.clone();
         if !row.components.is_empty() {
-            actions.extend(custom.pinned_actions(org, &row.components).await.map_err(|e| invalid(e.to_string()))?);
+            actions.extend(custom.pinned_operations(org, &row.components).await.map_err(|e| invalid(e.to_string()))?);
         }
         let def = weft_model::validate::definition_from_json(&row.definition, &actions)
             .map_err(|diags| invalid(diags.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("; ")))?;

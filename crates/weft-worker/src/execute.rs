@@ -1,7 +1,7 @@
 //! Driving one execution: the loop that feeds the engine events and carries out its commands.
 
 use crate::cache::{FlowCache, LoadError, LoadedVersion};
-use crate::custom::CustomComponents;
+use crate::custom::{CallIds, CustomComponents, component_scope};
 use futures::FutureExt;
 use futures::stream::{FuturesUnordered, StreamExt};
 use serde_json::{Map, Value, json};
@@ -19,7 +19,7 @@ use weft_db::{
 use weft_flow::{CallId, Command, CompiledFlow, Event, Run, RunContext, RunStatus, StepRecord, advance, resume};
 use weft_model::redact::{REDACTED, Redactor};
 use weft_model::{ActionSpec, ErrorKind, LogLevel, StepError};
-use weft_wasm::{CallContext, HostServices, Invocation, Limits, WasmHostConfig};
+use weft_wasm::{HostServices, Limits, WasmHostConfig};
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
@@ -54,6 +54,9 @@ pub struct WorkerConfig {
     pub wasm: WasmHostConfig,
     /// What one custom component invocation may use.
     pub component_limits: Limits,
+    /// The base URL webhooks are reached at (`weft serve --public-url`): custom components get
+    /// their instance's webhook URLs under it, to register callbacks. `None`: they get none.
+    pub public_url: Option<String>,
 }
 
 impl WorkerConfig {
@@ -71,6 +74,7 @@ impl WorkerConfig {
             drain_timeout: Duration::from_secs(25),
             wasm: WasmHostConfig::default(),
             component_limits: Limits::default(),
+            public_url: None,
         }
     }
 }
@@ -164,6 +168,10 @@ impl Worker {
     }
 
     /// The organizations' custom (WebAssembly) components.
+    pub(crate) fn db(&self) -> &Db {
+        &self.inner.db
+    }
+
     pub fn custom_components(&self) -> &CustomComponents {
         &self.inner.custom
     }
@@ -179,11 +187,11 @@ impl Worker {
         self.inner.cache.load(&self.inner.db, &self.inner.custom, org, integration_id, version).await
     }
 
-    /// What a draft of the organization is validated against: the built-in actions and those of
-    /// its custom components at their latest versions.
-    pub async fn actions_of(&self, org: &str) -> Result<Vec<ActionSpec>, DbError> {
+    /// What a draft of the organization is validated against: the built-in actions and the
+    /// actions, triggers and data sources of its custom components at their latest versions.
+    pub async fn operations_of(&self, org: &str) -> Result<Vec<ActionSpec>, DbError> {
         let mut actions = self.inner.cache.actions().to_vec();
-        actions.extend(self.inner.custom.latest_actions(org).await?);
+        actions.extend(self.inner.custom.latest_operations(org).await?);
         Ok(actions)
     }
 
@@ -449,6 +457,7 @@ impl Worker {
             used_state_ops: std::sync::atomic::AtomicBool::new(false),
             flows: loaded.flows.clone(),
             components: loaded.components.clone(),
+            webhook_urls: self.webhook_urls(&instance),
             resumed: matches!(start, Start::Resume(_)),
             redactor,
             // A resumed run counts on from the lines stored before (the limit is per execution).
@@ -577,6 +586,8 @@ struct Shared {
     flows: std::collections::HashMap<String, Arc<CompiledFlow>>,
     /// The custom component versions the integration version pinned (key → version).
     components: BTreeMap<String, String>,
+    /// (flow key, URL) of the instance's webhooks, for custom components' context.
+    webhook_urls: Vec<(String, String)>,
     /// The run continues from a checkpoint, whose secret values were redacted.
     resumed: bool,
     redactor: Redactor,
@@ -816,11 +827,17 @@ impl Shared {
         input: Value,
         cx: &ActionContext,
     ) -> Result<Value, StepError> {
-        let ids = CallIds { org: &self.org_id, instance: &self.instance_id, customer: &self.customer_id };
-        let (component, short, call, limits, scope) =
-            custom_call(&self.worker.inner.custom, ids, &self.flow_key, key, version, action, input, cx).await?;
+        let ids = CallIds {
+            org: &self.org_id,
+            instance: Some(&self.instance_id),
+            customer: &self.customer_id,
+            flow_key: &self.flow_key,
+            webhook_urls: &self.webhook_urls,
+        };
+        let call = self.worker.inner.custom.prepare(ids, key, version, action, input, cx).await?;
+        let scope = component_scope(&self.org_id, &self.instance_id, key);
         let services = Arc::new(GuestServices { shared: self.clone(), scope, log: cx.log.clone() });
-        component.invoke_action(short, call, &limits, services).await
+        call.component.invoke_action(call.short, call.invocation, &call.limits, services).await
     }
 
     async fn checkpoint(&self, run: &Run) -> Result<(), DbError> {
@@ -837,132 +854,6 @@ impl Shared {
         };
         self.worker.inner.db.checkpoint_with_state(&cp, &state_writes).await
     }
-}
-
-/// Whose a custom component call is: where its state scope and context ids come from.
-#[derive(Clone, Copy)]
-struct CallIds<'a> {
-    org: &'a str,
-    instance: &'a str,
-    customer: &'a str,
-}
-
-/// Everything a call of `action` of the pinned version `version` of custom component `key`
-/// needs: the loaded component, the action's own name, the invocation (the step's connection
-/// values are its `connection` input), the limits (a step `timeout` lowers the time limit) and
-/// the component's state scope in the instance.
-#[allow(clippy::too_many_arguments)]
-async fn custom_call<'a>(
-    custom: &CustomComponents,
-    ids: CallIds<'_>,
-    flow_key: &str,
-    key: &str,
-    version: &str,
-    action: &'a str,
-    input: Value,
-    cx: &ActionContext,
-) -> Result<(weft_wasm::LoadedComponent, &'a str, Invocation, Limits, StateScope), StepError> {
-    let component = custom.get(ids.org, key, version).await?;
-    let short = &action[key.len() + 1..];
-    let mut inputs = input;
-    let connection = inputs.as_object_mut().and_then(|o| o.remove("connection"));
-    let mut limits = custom.limits().clone();
-    if let Some(t) = cx.timeout {
-        limits.time = limits.time.min(t);
-    }
-    let call = Invocation {
-        inputs,
-        connection,
-        context: CallContext {
-            execution_id: cx.execution_id.clone(),
-            instance_id: ids.instance.to_string(),
-            customer_id: ids.customer.to_string(),
-            flow_key: flow_key.to_string(),
-            step_path: cx.step_path.clone(),
-            idempotency_key: cx.idempotency_key.clone(),
-            attempt: cx.attempt,
-            webhook_urls: Vec::new(),
-        },
-    };
-    let scope =
-        StateScope { org_id: ids.org.to_string(), kind: ScopeKind::Component, id: format!("{}:{key}", ids.instance) };
-    Ok((component, short, call, limits, scope))
-}
-
-impl Worker {
-    /// Runs an action outside any execution (a poll trigger's): a built-in one through the
-    /// registry; one of a custom component at the version `pins` names, in the sandbox, its
-    /// state (of the instance) read and written at once.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn run_action(
-        &self,
-        org: &str,
-        instance: &str,
-        customer: &str,
-        flow_key: &str,
-        pins: &BTreeMap<String, String>,
-        action: &str,
-        input: Value,
-        cx: &ActionContext,
-    ) -> Result<Value, StepError> {
-        let pinned = action.split_once('.').and_then(|(key, _)| Some((key, pins.get(key)?)));
-        let Some((key, version)) = pinned else {
-            return self.inner.registry.run(action, input, cx).await;
-        };
-        let ids = CallIds { org, instance, customer };
-        let (component, short, call, limits, scope) =
-            custom_call(&self.inner.custom, ids, flow_key, key, version, action, input, cx).await?;
-        let services = Arc::new(DirectServices { db: self.inner.db.clone(), scope, log: cx.log.clone() });
-        component.invoke_action(short, call, &limits, services).await
-    }
-}
-
-/// A custom component's state outside an execution: reads and writes go to the database at once.
-struct DirectServices {
-    db: Db,
-    scope: StateScope,
-    log: LogSink,
-}
-
-impl HostServices for DirectServices {
-    fn log(&self, level: LogLevel, message: String) {
-        self.log.write(level, message);
-    }
-
-    fn state_get<'a>(&'a self, key: &'a str) -> weft_components::BoxFuture<'a, Result<Option<Value>, String>> {
-        Box::pin(async move { self.db.state_get(&self.scope, key).await.map_err(|e| e.to_string()) })
-    }
-
-    fn state_set<'a>(&'a self, key: &'a str, value: Value) -> weft_components::BoxFuture<'a, Result<(), String>> {
-        Box::pin(async move {
-            check_state_value(key, &value)?;
-            let w = StateWrite { scope: self.scope.clone(), key: key.to_string(), value: Some(value), at: now_ms() };
-            self.db.state_write(&w).await.map_err(|e| e.to_string())
-        })
-    }
-
-    fn state_delete<'a>(&'a self, key: &'a str) -> weft_components::BoxFuture<'a, Result<(), String>> {
-        Box::pin(async move {
-            let w = StateWrite { scope: self.scope.clone(), key: key.to_string(), value: None, at: now_ms() };
-            self.db.state_write(&w).await.map_err(|e| e.to_string())
-        })
-    }
-}
-
-/// The state limits a component's `state-set` is held to (those of `state.set`).
-fn check_state_value(key: &str, value: &Value) -> Result<(), String> {
-    use weft_components::state::{MAX_KEY_CHARS, MAX_VALUE_BYTES};
-    let chars = key.chars().count();
-    if chars == 0 || chars > MAX_KEY_CHARS {
-        return Err(format!("a state key must have 1 to {MAX_KEY_CHARS} characters, not {chars}"));
-    }
-    let size = serde_json::to_vec(value).map_or(usize::MAX, |v| v.len());
-    if size > MAX_VALUE_BYTES {
-        return Err(format!(
-            "the value for state key `{key}` is {size} bytes, over the state value limit of {MAX_VALUE_BYTES} bytes"
-        ));
-    }
-    Ok(())
 }
 
 /// What a custom component reaches of one execution: the step's log, and the component's own
@@ -991,7 +882,7 @@ impl HostServices for GuestServices {
     fn state_set<'a>(&'a self, key: &'a str, value: Value) -> weft_components::BoxFuture<'a, Result<(), String>> {
         use weft_components::state::MAX_KEYS_PER_SCOPE;
         Box::pin(async move {
-            check_state_value(key, &value)?;
+            crate::custom::check_state_value(key, &value)?;
             let db = &self.shared.worker.inner.db;
             let exists = match self.shared.pending_of(&self.scope, key) {
                 Some((_, w)) => w.value.is_some(),

@@ -12,9 +12,10 @@
 //! The executions are queued, not driven here: `worker.notify()` wakes this process's claim loop
 //! (when it runs the runner role too); other runners find them on their next claim.
 //!
-//! Poll triggers are schedules too: when one is due the scheduler runs its component action
-//! (through the worker's registry, so the egress policy applies), picks the records it has not
-//! emitted before with [`select_new`] (a pure function over the action's output and the stored
+//! Poll triggers are schedules too: when one is due the scheduler runs its component action, or
+//! its custom component's poll trigger (through the worker, so the egress policy and the
+//! sandbox apply; a component trigger returns its records and the cursor to store), picks the records it has not
+//! emitted before with [`select_new`] (a pure function over the records and the stored
 //! poll state) and fires the schedule with [`Db::fire_poll`], which stores the executions and
 //! the new cursor in the same transaction as the compare-and-set: a crash or a racing scheduler
 //! can neither lose a record nor start one twice. A failed poll starts nothing and keeps the
@@ -37,7 +38,7 @@ use tokio::time::MissedTickBehavior;
 use weft_components::ActionContext;
 use weft_db::{CustomerRef, Db, DbError, NewExecution, PruneReport, QueuePolicy, Schedule};
 use weft_model::expr::eval_value;
-use weft_model::{POLL_SEEN_IDS, PollTrigger, Trigger};
+use weft_model::{POLL_SEEN_IDS, PollSource, PollTrigger, StepError, Trigger};
 
 use crate::Worker;
 use crate::schedule::{CronSchedule, Millis, rfc3339};
@@ -318,52 +319,74 @@ impl Scheduler {
         let mut cx = ActionContext::new(format!("poll-{}", s.id), "trigger");
         cx.idempotency_key = format!("poll:{}:{}", s.id, s.next_fire_at);
         cx.timeout = Some(POLL_TIMEOUT);
-        let run = self.worker.run_action(
-            &s.org_id,
-            &instance.id,
-            &instance.customer_id,
-            &s.flow_key,
-            pins,
-            &p.action,
-            input,
-            &cx,
-        );
-        let output = match tokio::time::timeout(POLL_TIMEOUT, run).await {
-            Ok(Ok(out)) => out,
-            Ok(Err(e)) => return Ok(Err(PollError::Action(e.message))),
-            Err(_) => return Ok(Err(PollError::Action(format!("no answer within {POLL_TIMEOUT:?}")))),
+        let cursor = ctx.as_object_mut().and_then(|m| m.remove("cursor")).unwrap_or(Value::Null);
+        let w = &self.worker;
+        let (items, next_cursor) = match &p.source {
+            PollSource::Action { action, items } => {
+                let run = w.run_action(&instance, &s.flow_key, pins, action, input, &cx);
+                let output = match within_poll_timeout(run).await {
+                    Ok(out) => out,
+                    Err(e) => return Ok(Err(e)),
+                };
+                match eval_value(items, &with(&ctx, "output", &output)) {
+                    Ok(Value::Array(items)) => (items, None),
+                    Ok(other) => {
+                        return Ok(Err(PollError::Records(format!("`items` gave {}, not a list", kind_of(&other)))));
+                    }
+                    Err(e) => return Ok(Err(PollError::Records(format!("items: {e}")))),
+                }
+            }
+            PollSource::Trigger(trigger) => {
+                let stored = (!cursor.is_null()).then_some(&cursor);
+                let run = w.run_poll_trigger(&instance, &s.flow_key, pins, trigger, input, stored, &cx);
+                match within_poll_timeout(run).await {
+                    Ok(out) => (out.records, out.next_cursor),
+                    Err(e) => return Ok(Err(e)),
+                }
+            }
         };
-        if let Value::Object(m) = &mut ctx {
-            m.remove("cursor");
-        }
-        Ok(select_new(p, &ctx, state, output).map_err(PollError::Records))
+        let selected = select_new(p, &ctx, state, items).map_err(PollError::Records);
+        // A component trigger keeps its own cursor: the one it returned (none: the previous).
+        Ok(selected.map(|(mut new_state, records)| {
+            if let Some(c) = next_cursor {
+                new_state["cursor"] = c;
+            }
+            (new_state, records)
+        }))
     }
 }
 
-/// Picks the records of a poll's `output` that were not emitted before, in order, and the poll
-/// state to store with them. `ctx` holds `config`, `instance` and `customer`; `state` is the
-/// stored state (null at first): `{"cursor": …, "seen": [ids …]}`. Pure, so every rule is
-/// testable without a scheduler: a record is new when its `id` is not among the remembered
-/// ones (the last [`POLL_SEEN_IDS`]), or, without `id`, when its cursor is greater than the
-/// stored cursor; the new cursor is the last new record's. Any expression error fails the poll.
-fn select_new(p: &PollTrigger, ctx: &Value, state: &Value, output: Value) -> Result<(Value, Vec<Value>), String> {
-    let with = |name: &str, v: &Value| {
-        let mut c = ctx.clone();
-        if let Value::Object(m) = &mut c {
-            m.insert(name.to_string(), v.clone());
-        }
-        c
-    };
-    let items = match eval_value(&p.items, &with("output", &output)) {
-        Ok(Value::Array(items)) => items,
-        Ok(other) => return Err(format!("`items` gave {}, not a list", kind_of(&other))),
-        Err(e) => return Err(format!("items: {e}")),
-    };
+async fn within_poll_timeout<T>(run: impl Future<Output = Result<T, StepError>>) -> Result<T, PollError> {
+    match tokio::time::timeout(POLL_TIMEOUT, run).await {
+        Ok(Ok(out)) => Ok(out),
+        Ok(Err(e)) => Err(PollError::Action(e.message)),
+        Err(_) => Err(PollError::Action(format!("no answer within {POLL_TIMEOUT:?}"))),
+    }
+}
+
+/// `ctx` with `name` bound to `v`.
+fn with(ctx: &Value, name: &str, v: &Value) -> Value {
+    let mut c = ctx.clone();
+    if let Value::Object(m) = &mut c {
+        m.insert(name.to_string(), v.clone());
+    }
+    c
+}
+
+/// Picks the records of a poll (an action's `items`, or a component trigger's records) that
+/// were not emitted before, in order, and the poll state to store with them. `ctx` holds
+/// `config`, `instance` and `customer`; `state` is the stored state (null at first):
+/// `{"cursor": …, "seen": [ids …]}`. Pure, so every rule is testable without a scheduler: a
+/// record is new when its `id` is not among the remembered ones (the last [`POLL_SEEN_IDS`]),
+/// or, without `id`, when its cursor is greater than the stored cursor; the new cursor is the
+/// last new record's. Without either (a component trigger) every record is new. Any expression
+/// error fails the poll.
+fn select_new(p: &PollTrigger, ctx: &Value, state: &Value, items: Vec<Value>) -> Result<(Value, Vec<Value>), String> {
     let mut cursor = state.get("cursor").cloned().unwrap_or(Value::Null);
     let mut seen: Vec<Value> = state.get("seen").and_then(Value::as_array).cloned().unwrap_or_default();
     let mut records = Vec::new();
     for (i, item) in items.into_iter().enumerate() {
-        let ictx = with("item", &item);
+        let ictx = with(ctx, "item", &item);
         let eval = |field: &Option<Value>, name: &str| -> Result<Option<Value>, String> {
             field.as_ref().map(|e| eval_value(e, &ictx).map_err(|e| format!("{name} of record {i}: {e}"))).transpose()
         };

@@ -1,7 +1,8 @@
-//! A poll trigger whose action is a custom component's: the SDK's CRM example (built from
-//! source, published to the organization, pinned by the integration version) lists contacts
-//! from a stand-in CRM API with the instance's connection; each poll queues one execution per
-//! contact not seen before.
+//! Poll triggers with custom components: the SDK's CRM example (built from source, published to
+//! the organization, pinned by the integration version) reads contacts from a stand-in CRM API
+//! with the instance's connection, either as a poll `action` (Weft picks new records by id and
+//! cursor) or as the component's own poll `trigger` (it returns new records and its cursor);
+//! each poll queues one execution per contact not emitted before.
 
 mod support;
 
@@ -42,10 +43,30 @@ flows:
     steps: []
 "#;
 
-#[tokio::test]
-async fn a_custom_component_action_polls_for_new_records() {
-    let h = Harness::new().await;
-    let crm = guests::acme_crm_api().await;
+/// The component's own poll trigger: Weft keeps whatever cursor it returns.
+const CRM_TRIGGER: &str = r#"
+key: crm-trigger
+name: New CRM contacts, by the component's trigger
+config:
+  - page: CRM
+    vars:
+      - key: crm
+        type: connection
+        required: true
+flows:
+  - key: new-contact
+    trigger:
+      poll:
+        schedule: {cron: "* * * * *"}
+        trigger: acme-crm.new_contacts
+        inputs:
+          connection: "{{ config.crm }}"
+    steps: []
+"#;
+
+/// Publishes the CRM component and `yaml`, deploys it for the harness's customer with a
+/// connection to `crm` and schedules its `new-contact` poll at `T0`.
+async fn deployed_poll(h: &Harness, crm: &str, yaml: &str) -> (Scheduler, weft_db::Instance) {
     let egress = EgressGuard::new(vec!["127.0.0.1/32".parse().unwrap()]);
     let mut cfg = config("poller");
     cfg.wasm.egress = egress.clone();
@@ -66,8 +87,8 @@ async fn a_custom_component_action_polls_for_new_records() {
     };
     h.db.publish_component_version(&h.org, &new, now_ms()).await.unwrap();
 
-    let actions = worker.actions_of(&h.org).await.unwrap();
-    let (doc, def) = weft_model::load_definition(CRM_POLL, weft_model::SourceFormat::Yaml, &actions)
+    let actions = worker.operations_of(&h.org).await.unwrap();
+    let (doc, def) = weft_model::load_definition(yaml, weft_model::SourceFormat::Yaml, &actions)
         .unwrap_or_else(|d| panic!("invalid: {d:?}"));
     let pins = worker.custom_components().pins(&h.org, &def, worker.flow_cache().actions()).await.unwrap();
     assert_eq!(pins, [("acme-crm".to_string(), "1.0.0".to_string())].into_iter().collect());
@@ -76,7 +97,7 @@ async fn a_custom_component_action_polls_for_new_records() {
         name: def.name.clone(),
         description: None,
         format: "yaml".into(),
-        source: CRM_POLL.into(),
+        source: yaml.into(),
         definition: doc.value,
     };
     let integration = h.db.save_draft(&h.org, &draft, now_ms()).await.unwrap();
@@ -106,26 +127,55 @@ async fn a_custom_component_action_polls_for_new_records() {
         next_fire_at: T0,
     };
     h.db.replace_schedules(&h.org, &instance.id, &[schedule], T0).await.unwrap();
+    (Scheduler::new(h.db.clone(), worker, SchedulerConfig::default()).with_pruning(None), instance)
+}
 
-    let scheduler = Scheduler::new(h.db.clone(), worker, SchedulerConfig::default()).with_pruning(None);
+/// The contact ids the instance's executions were started for, sorted.
+async fn emitted(h: &Harness, instance: &str) -> Vec<i64> {
+    let filter = ExecutionFilter { instance_id: Some(instance.to_string()), ..Default::default() };
+    let page = h.db.list_executions(&h.org, &filter, &Page::first(100)).await.unwrap();
+    let mut ids: Vec<i64> = page.items.iter().map(|e| e.trigger["body"]["id"].as_i64().unwrap()).collect();
+    ids.sort();
+    ids
+}
+
+#[tokio::test]
+async fn a_custom_component_action_polls_for_new_records() {
+    let h = Harness::new().await;
+    let crm = guests::acme_crm_api().await;
+    let (scheduler, instance) = deployed_poll(&h, &crm, CRM_POLL).await;
     assert_eq!(scheduler.fire_due(T0).await.unwrap(), 1);
-    let filter = ExecutionFilter { instance_id: Some(instance.id.clone()), ..Default::default() };
-    let ids = || async {
-        let mut ids: Vec<i64> =
-            h.db.list_executions(&h.org, &filter, &Page::first(100))
-                .await
-                .unwrap()
-                .items
-                .iter()
-                .map(|e| e.trigger["body"]["id"].as_i64().unwrap())
-                .collect();
-        ids.sort();
-        ids
-    };
+    let ids = || emitted(&h, &instance.id);
     assert_eq!(ids().await, [1, 2, 3, 4, 5], "one execution per contact, pages followed");
     // The next poll sends the cursor; the API answers the last contact again: not re-emitted.
     scheduler.fire_due(T0 + 60_000).await.unwrap();
     assert_eq!(ids().await, [1, 2, 3, 4, 5]);
     let state = h.db.poll_state(&instance.id, "new-contact").await.unwrap().unwrap();
     assert_eq!(state["cursor"], "2026-01-05T00:00:00Z");
+}
+
+#[tokio::test]
+async fn a_custom_component_trigger_polls_with_its_own_cursor() {
+    let h = Harness::new().await;
+    let crm = guests::acme_crm_api().await;
+    let (scheduler, instance) = deployed_poll(&h, &crm, CRM_TRIGGER).await;
+    assert_eq!(scheduler.fire_due(T0).await.unwrap(), 1);
+    assert_eq!(emitted(&h, &instance.id).await, [1, 2, 3, 4, 5], "one execution per contact the trigger returned");
+    // The cursor is the component's: the newest update time and the ids seen at that instant.
+    let state = h.db.poll_state(&instance.id, "new-contact").await.unwrap().unwrap();
+    assert_eq!(state["cursor"], json!({"updated_at": "2026-01-05T00:00:00Z", "ids": [5]}));
+    // Polled again with that cursor, the API answers contact 5 again; the component drops it
+    // and returns no cursor, so the stored one stays.
+    scheduler.fire_due(T0 + 60_000).await.unwrap();
+    assert_eq!(emitted(&h, &instance.id).await, [1, 2, 3, 4, 5], "nothing emitted twice");
+    let again = h.db.poll_state(&instance.id, "new-contact").await.unwrap().unwrap();
+    assert_eq!(again["cursor"], state["cursor"]);
+
+    // A wrong key: the poll fails, starts nothing and keeps the cursor.
+    let conn = json!({"crm": {"type": "api_key", "base_url": crm, "api_key": "nope"}});
+    let up = weft_db::InstanceUpgrade { version: instance.version, config: conn, webhook_flows: Vec::new() };
+    h.db.upgrade_instance(&h.org, &instance.id, &up, now_ms()).await.unwrap();
+    scheduler.fire_due(T0 + 120_000).await.unwrap();
+    assert_eq!(emitted(&h, &instance.id).await, [1, 2, 3, 4, 5]);
+    assert_eq!(h.db.poll_state(&instance.id, "new-contact").await.unwrap().unwrap()["cursor"], state["cursor"]);
 }

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use support::{Harness, Published, config, now_ms};
 use weft_components::{ActionContext, BoxFuture, Component, Registry};
 use weft_db::{Execution, ExecutionFilter, NewDraft, NewInstance, NewSchedule, Page};
-use weft_model::{ActionSpec, ErrorKind, InputSpec, InputType, StepError};
+use weft_model::{ActionSpec, ErrorKind, InputSpec, InputType, OperationKind, StepError};
 use weft_worker::{Scheduler, SchedulerConfig, Worker};
 
 /// A remote feed: `feed.list` returns the records whose `seq` is greater than `since` (all of
@@ -41,6 +41,7 @@ impl Component for FeedComponent {
 
     fn actions(&self) -> Vec<ActionSpec> {
         vec![ActionSpec {
+            kind: OperationKind::Action,
             name: "feed.list".into(),
             description: "records after `since`".into(),
             inputs: vec![InputSpec {

@@ -200,7 +200,7 @@ pub(crate) async fn find(s: &AppState, org: &str, id: &str) -> ApiResult<weft_db
     s.db.get_instance(org, id).await?.ok_or_else(|| ApiError::not_found("instance", id))
 }
 
-fn published(i: &weft_db::Integration, version: Option<i64>) -> ApiResult<i64> {
+pub(crate) fn published(i: &weft_db::Integration, version: Option<i64>) -> ApiResult<i64> {
     match (version, i.latest_version) {
         (Some(v), Some(latest)) if v >= 1 && v <= latest => Ok(v),
         (Some(v), _) => Err(ApiError::new(

@@ -46,7 +46,7 @@ pub async fn import(
         )
     })?;
     let source = std::str::from_utf8(&body).map_err(|_| ApiError::bad_request("the definition is not UTF-8 text"))?;
-    let actions = s.worker.actions_of(auth.org()).await?;
+    let actions = s.worker.operations_of(auth.org()).await?;
     let doc = weft_model::parse::parse_document(source, format)
         .map_err(|d| diagnostics_error("the definition cannot be parsed", &d))?;
     let def = check_definition(&doc, &actions).map_err(|d| diagnostics_error("the definition is invalid", &d))?;
@@ -97,7 +97,7 @@ pub async fn publish(
 ) -> ApiResult<(StatusCode, Json<VersionView>)> {
     auth.require(Permission::EditIntegrations)?;
     let i = find(&s, auth.org(), &r).await?;
-    let actions = s.worker.actions_of(auth.org()).await?;
+    let actions = s.worker.operations_of(auth.org()).await?;
     let def = definition_from_json(&i.draft_definition, &actions)
         .map_err(|d| diagnostics_error("the draft is invalid", &d))?;
     let pins = s.worker.custom_components().pins(auth.org(), &def, s.worker.flow_cache().actions()).await.map_err(

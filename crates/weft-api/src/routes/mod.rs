@@ -10,6 +10,7 @@ mod instances;
 mod integrations;
 mod settings;
 mod tokens;
+mod wizard;
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -41,6 +42,7 @@ pub fn api_routes(r: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
         .routes(routes!(settings::get_retention, settings::put_retention))
         .routes(routes!(components::publish, components::list))
         .routes(routes!(components::get))
+        .routes(routes!(wizard::options))
 }
 
 pub fn public_routes() -> axum::Router<AppState> {

@@ -41,9 +41,10 @@ pub async fn start_with(tune: impl FnOnce(&mut ApiConfig)) -> Server {
     // Custom components reach the local stand-ins too; compiled ones are cached with the data.
     worker_cfg.wasm.egress = egress;
     worker_cfg.wasm.cache_dir = Some(dir.path().join("component-cache"));
-    let worker = Worker::new(db.clone(), registry, worker_cfg);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
+    worker_cfg.public_url = Some(url.clone());
+    let worker = Worker::new(db.clone(), registry, worker_cfg);
     let mut cfg = ApiConfig::new(url.clone());
     tune(&mut cfg);
     let state = AppState::new(db.clone(), worker.clone(), cfg);

@@ -110,10 +110,15 @@ pub async fn acme_crm_api() -> String {
         let next = (all.len() > (page + 1) * 2).then(|| (page + 1).to_string());
         (axum::http::StatusCode::OK, axum::Json(json!({"items": items, "next_page_token": next})))
     }
-    let app = axum::Router::new().route("/api/contacts", axum::routing::get(contacts)).route(
-        "/api/lists",
-        axum::routing::get(|| async { axum::Json(json!({"items": [{"id": "l1", "name": "Leads"}]})) }),
-    );
+    async fn lists(headers: HeaderMap) -> (axum::http::StatusCode, axum::Json<Value>) {
+        if headers.get("x-api-key").and_then(|v| v.to_str().ok()) != Some("k-123") {
+            return (axum::http::StatusCode::UNAUTHORIZED, axum::Json(json!({"error": "bad key"})));
+        }
+        (axum::http::StatusCode::OK, axum::Json(json!({"items": [{"id": "l1", "name": "Leads"}]})))
+    }
+    let app = axum::Router::new()
+        .route("/api/contacts", axum::routing::get(contacts))
+        .route("/api/lists", axum::routing::get(lists));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });

@@ -66,7 +66,7 @@ fn input(key: &str, input_type: InputType, required: bool) -> InputSpec {
 }
 
 fn action(name: &str, inputs: Vec<InputSpec>) -> ActionSpec {
-    ActionSpec { name: name.into(), description: format!("{name} (test double)"), inputs }
+    ActionSpec::new(name, format!("{name} (test double)"), inputs)
 }
 
 /// Decrements a counter when dropped, so a cancelled (timed-out) sleep is counted out too.

@@ -61,11 +61,22 @@ impl Component for Hostile {
                     .input(Input::string("key").required())
                     .input(Input::json("value")),
             )
+            .action(Action::new("context", "Context").description("Returns the call's context, connection aside."))
     }
 
-    fn run_action(action: &str, inputs: Value, _cx: &Context) -> Result<Value, Error> {
+    fn run_action(action: &str, inputs: Value, cx: &Context) -> Result<Value, Error> {
         match action {
             "echo" => Ok(inputs),
+            "context" => Ok(json!({
+                "execution_id": cx.execution_id,
+                "instance_id": cx.instance_id,
+                "customer_id": cx.customer_id,
+                "flow_key": cx.flow_key,
+                "step_path": cx.step_path,
+                "idempotency_key": cx.idempotency_key,
+                "attempt": cx.attempt,
+                "webhook_urls": cx.webhook_urls,
+            })),
             "alloc" => {
                 let mib = number(&inputs, "mib")? as usize;
                 // Non-zero bytes: every page is written, so the memory is really used.
