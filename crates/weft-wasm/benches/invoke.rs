@@ -7,6 +7,9 @@
 //! - `hop`: the same closure run as a task on another runtime and awaited — the cost of running
 //!   guests off the caller's runtime, which every invocation pays.
 //!
+//! The echo is also measured with `keep_resident: 0` (every page an invocation touched is
+//! returned to the kernel and faulted in again by the next one), the host's setting before.
+//!
 //! `cargo bench -p weft-wasm --bench invoke [-- --calls N]`
 
 #[path = "../tests/common/mod.rs"]
@@ -51,14 +54,16 @@ fn main() {
 
     rt.block_on(async {
         let dir = tempfile::tempdir().unwrap();
-        let host =
-            WasmHost::new(WasmHostConfig { cache_dir: Some(dir.path().into()), ..WasmHostConfig::default() }).unwrap();
+        // A host over the shared disk cache, with `config` otherwise.
+        let host_with = |config: WasmHostConfig| {
+            WasmHost::new(WasmHostConfig { cache_dir: Some(dir.path().into()), ..config }).unwrap()
+        };
+        let host = host_with(WasmHostConfig::default());
         let started = Instant::now();
         let c = host.load(&guests.hostile).await.unwrap();
         let cold = started.elapsed();
         let started = Instant::now();
-        let warm_host =
-            WasmHost::new(WasmHostConfig { cache_dir: Some(dir.path().into()), ..WasmHostConfig::default() }).unwrap();
+        let warm_host = host_with(WasmHostConfig::default());
         let _ = warm_host.load(&guests.hostile).await.unwrap();
         let warm = started.elapsed();
         println!(
@@ -89,14 +94,15 @@ fn main() {
                 samples
             }
         };
-        let wasm = measure(c).await;
-        let one_thread = WasmHost::new(WasmHostConfig {
-            cache_dir: Some(dir.path().into()),
-            threads: 1,
-            ..WasmHostConfig::default()
-        })
-        .unwrap();
+        let wasm = measure(c.clone()).await;
+        // The same calls made from a task on the host's own runtime: the invocation itself
+        // (instantiate + call + teardown), without the caller's thread hand-off.
+        let on_host = host.runtime().spawn(measure(c)).await.unwrap();
+        let one_thread = host_with(WasmHostConfig { threads: 1, ..WasmHostConfig::default() });
         let wasm_one = measure(one_thread.load(&guests.hostile).await.unwrap()).await;
+        // The reset of the pool before `keep_resident`: every page back to the kernel.
+        let decommit = host_with(WasmHostConfig { keep_resident: 0, ..WasmHostConfig::default() });
+        let wasm_decommit = measure(decommit.load(&guests.hostile).await.unwrap()).await;
 
         let mut native = Vec::with_capacity(calls);
         for _ in 0..calls {
@@ -118,7 +124,9 @@ fn main() {
         other.shutdown_background();
 
         report("wasm echo (fresh store)", wasm);
+        report("  same, called on the host runtime", on_host);
         report("  same, host runtime 1 thread", wasm_one);
+        report("  same, keep_resident 0", wasm_decommit);
         report("baseline: native closure", native);
         report("baseline: runtime hop", hop);
     });

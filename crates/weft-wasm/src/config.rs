@@ -29,6 +29,16 @@ pub struct WasmHostConfig {
     pub threads: usize,
     /// Limits of the `describe()` call made when a component is loaded.
     pub describe_limits: Limits,
+    /// Bytes of each pooled linear memory (and table) kept mapped between invocations: the
+    /// pages an invocation wrote are found with Linux's `PAGEMAP_SCAN` and reset in place, so
+    /// the next invocation does not fault them in again and no `madvise` shoots down other
+    /// cores' TLBs. Memory past this budget is returned to the kernel as before. 0 turns it off.
+    ///
+    /// Used only where the machine has no swap: in wasmtime 48 a written page that the kernel
+    /// swapped out is not seen by the scan and would keep its contents for the next
+    /// invocation (bytecodealliance/wasmtime#14357). With swap, every invocation's pages are
+    /// returned to the kernel.
+    pub keep_resident: usize,
 }
 
 impl Default for WasmHostConfig {
@@ -42,6 +52,7 @@ impl Default for WasmHostConfig {
             epoch_tick: Duration::from_millis(10),
             threads: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).max(2),
             describe_limits: Limits { time: Duration::from_secs(5), memory: 64 << 20, ..Limits::default() },
+            keep_resident: 4 << 20,
         }
     }
 }

@@ -17,7 +17,7 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::sync::Semaphore;
 use wasmtime::component::{Component, HasSelf, Linker};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
+use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
 use weft_model::{ErrorKind, StepError};
 
 use crate::bindings::{self, ComponentInfo};
@@ -144,6 +144,11 @@ impl WasmHost {
             .max_tables_per_component(16)
             .total_stacks(n)
             .max_memory_size(config.max_memory);
+        if config.keep_resident > 0 && swap_is_off() {
+            pool.pagemap_scan(Enabled::Auto)
+                .linear_memory_keep_resident(config.keep_resident)
+                .table_keep_resident(config.keep_resident.min(1 << 20));
+        }
         let mut wc = Config::new();
         wc.wasm_component_model(true)
             .epoch_interruption(true)
@@ -219,6 +224,13 @@ impl WasmHost {
             misses: s.misses.load(Ordering::Relaxed),
             recompiled: s.recompiled.load(Ordering::Relaxed),
         }
+    }
+
+    /// The runtime guests run on. Every invocation is a task there, whoever calls it; a caller
+    /// already running there (a batch of calls, a benchmark) skips the hand-off between
+    /// threads that a call from another runtime pays twice.
+    pub fn runtime(&self) -> &tokio::runtime::Handle {
+        &self.shared.handle
     }
 
     /// The cache file `bytes` compile to (whether or not it exists); `None` without a cache.
@@ -433,6 +445,14 @@ impl LoadedComponent {
             Err(_) => Err(StepError::new(ErrorKind::Component, "the WebAssembly host is shutting down")),
         }
     }
+}
+
+/// Whether the machine has no swap space (`SwapTotal: 0 kB`), the condition for resetting
+/// pooled memory in place (see [`WasmHostConfig::keep_resident`]). Unreadable: assume swap.
+fn swap_is_off() -> bool {
+    std::fs::read_to_string("/proc/meminfo").is_ok_and(|m| {
+        m.lines().any(|l| l.strip_prefix("SwapTotal:").is_some_and(|v| v.split_whitespace().next() == Some("0")))
+    })
 }
 
 /// Aborts the invocation's task when the caller stops waiting for it (the guest yields every

@@ -3,6 +3,10 @@
 //! itself. `echo` is the trivial action of the per-invocation benchmark.
 
 use std::hint::black_box;
+use std::sync::Mutex;
+
+/// What `remember` keeps: in the data segment (the lock) and on the heap (the text).
+static REMEMBERED: Mutex<Option<String>> = Mutex::new(None);
 
 use weft_sdk::{Action, Component, ComponentInfo, Context, Error, Input, Value, http, json, log, state};
 
@@ -62,11 +66,24 @@ impl Component for Hostile {
                     .input(Input::json("value")),
             )
             .action(Action::new("context", "Context").description("Returns the call's context, connection aside."))
+            .action(
+                Action::new("remember", "Remember in memory")
+                    .description(
+                        "Keeps `value` in the instance's memory (a static and the heap) and returns what an earlier \
+                         call kept there: always null when every call gets fresh memory.",
+                    )
+                    .input(Input::json("value")),
+            )
     }
 
     fn run_action(action: &str, inputs: Value, cx: &Context) -> Result<Value, Error> {
         match action {
             "echo" => Ok(inputs),
+            "remember" => {
+                let mut kept = REMEMBERED.lock().map_err(|_| Error::internal("poisoned"))?;
+                let old = kept.replace(inputs["value"].to_string());
+                Ok(json!({"old": old}))
+            }
             "context" => Ok(json!({
                 "execution_id": cx.execution_id,
                 "instance_id": cx.instance_id,
@@ -160,5 +177,14 @@ mod tests {
             .install();
         let e = run_action::<Hostile>("fetch", json!({"url": "http://127.0.0.1/"})).unwrap_err();
         assert_eq!((e.kind, e.message.as_str()), (ErrorKind::EgressDenied, "127.0.0.1 is a loopback address"));
+    }
+
+    /// Within one process (one instance) `remember` does keep its value: the host's test that
+    /// every invocation sees `old: null` depends on it.
+    #[test]
+    fn remember_keeps_its_value_within_one_instance() {
+        let first = run_action::<Hostile>("remember", json!({"value": "a"})).unwrap();
+        let second = run_action::<Hostile>("remember", json!({"value": "b"})).unwrap();
+        assert_eq!((first, second), (json!({"old": null}), json!({"old": "\"a\""})));
     }
 }
