@@ -175,6 +175,7 @@ async fn deploy(
             .filter(|f| matches!(f.trigger, Trigger::Webhook(_)))
             .map(|f| f.key.clone())
             .collect(),
+        secret_keys: Vec::new(),
     };
     let inst = db.create_instance(org, &new, 0).await.unwrap();
     inst.webhooks[0].token.clone()

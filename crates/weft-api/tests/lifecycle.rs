@@ -249,6 +249,22 @@ flows:
     for v in [&e, &logs, &inst] {
         assert!(!v.to_string().contains(secret), "secret leaked in {v}");
     }
+
+    // At rest: the database files (with the write-ahead log) hold the config, not the secret.
+    let upgraded = s.post(&format!("/api/v1/instances/{}/upgrade", inst["id"].as_str().unwrap()), json!({})).await;
+    assert_eq!(upgraded.0, 200, "{}", upgraded.1);
+    let files = ["weft.db", "weft.db-wal"].map(|f| std::fs::read(s.dir.path().join(f)).unwrap_or_default());
+    let holds = |needle: &str| files.iter().any(|b| b.windows(needle.len()).any(|w| w == needle.as_bytes()));
+    assert!(holds(&api.url), "the scan sees stored config (the endpoint)");
+    assert!(!holds(secret), "the secret is stored in plaintext");
+    // … and the key file that seals it is the owner's alone.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(s.dir.path().join("master.key")).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    // Upgraded (config carried over, opened and sealed again), the instance still works.
+    let (st, _) = s.call(None, "POST", hook, Body::Json(json!({}))).await;
+    assert_eq!(st, 200);
+    assert_eq!(api.orders.lock().unwrap()[1]["id"], secret);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -90,6 +90,7 @@ pub async fn seed(db: &Db, org: &str, worker: &Worker, public_url: &str, local_u
                 version: i.version,
                 config,
                 webhook_flows: i.webhooks.iter().map(|w| w.flow_key.clone()).collect(),
+                secret_keys: Vec::new(),
             };
             db.upgrade_instance(org, &i.id, &up, now_ms()).await?
         }
@@ -111,6 +112,7 @@ pub async fn seed(db: &Db, org: &str, worker: &Worker, public_url: &str, local_u
                     .filter(|f| matches!(f.trigger, Trigger::Webhook(_)))
                     .map(|f| f.key.clone())
                     .collect(),
+                secret_keys: Vec::new(),
             };
             db.create_instance(org, &new, now_ms()).await?
         }

@@ -30,8 +30,19 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Manage the master keys that encrypt stored secrets (no server needed).
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     #[command(flatten)]
     Client(client::ClientCommand),
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Add a new master key and re-wrap every stored secret under it, online, in batches.
+    Rotate(serve::RotateArgs),
 }
 
 #[derive(Subcommand)]
@@ -54,6 +65,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => rt.block_on(serve::serve(args)),
         Command::Migrate(args) => rt.block_on(serve::migrate(args)),
         Command::Token { command: TokenCommand::Create(args) } => rt.block_on(serve::token_create(args)),
+        Command::Keys { command: KeysCommand::Rotate(args) } => rt.block_on(serve::keys_rotate(args)),
         Command::Client(cmd) => return rt.block_on(client::run(&cli.client, cmd)),
     };
     match result {

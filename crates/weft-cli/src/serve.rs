@@ -25,17 +25,67 @@ pub struct DbArgs {
 }
 
 impl DbArgs {
+    /// Opens the database, sealing secrets with the master keys: `WEFT_MASTER_KEY` when set
+    /// (every node of a fleet must have the same), else the data directory's key file, created
+    /// (mode 0600) on first start.
     async fn open(&self) -> Result<Db> {
-        match &self.database_url {
+        let db = match &self.database_url {
             Some(url) => {
-                Db::open(url).await.with_context(|| format!("cannot open the database at {}", redact_url(url)))
+                Db::open(url).await.with_context(|| format!("cannot open the database at {}", redact_url(url)))?
             }
             None => Db::open_dir(&self.data_dir)
                 .await
-                .with_context(|| format!("cannot open the database in {}", self.data_dir.display())),
+                .with_context(|| format!("cannot open the database in {}", self.data_dir.display()))?,
+        };
+        match std::env::var("WEFT_MASTER_KEY") {
+            Ok(v) if !v.trim().is_empty() => {
+                Ok(db.with_vault(Vault::new(Keyring::from_env_value(&v).context("WEFT_MASTER_KEY")?)))
+            }
+            // From the key file, read again when a secret names a key added since (a rotation).
+            _ => {
+                std::fs::create_dir_all(&self.data_dir)
+                    .with_context(|| format!("cannot create the data directory {}", self.data_dir.display()))?;
+                let file = self.key_file();
+                let load = move || Keyring::load_or_create_file(&file).map(Vault::new).map_err(|e| e.to_string());
+                Ok(db.with_vault_loader(Box::new(load))?)
+            }
         }
     }
+
+    fn key_file(&self) -> PathBuf {
+        self.data_dir.join("master.key")
+    }
 }
+
+#[derive(Args)]
+pub struct RotateArgs {
+    #[command(flatten)]
+    db: DbArgs,
+    /// Instances re-wrapped per database read.
+    #[arg(long, default_value_t = 200)]
+    batch: u32,
+}
+
+/// `weft keys rotate`: a new master key in the key file becomes current, and every stored secret's
+/// data key is re-wrapped under it, in batches, while the server keeps running. With
+/// `WEFT_MASTER_KEY`, the operator adds the new key (last in the list) to every node first; this
+/// then only re-wraps.
+pub async fn keys_rotate(args: RotateArgs) -> Result<()> {
+    let from_env = std::env::var("WEFT_MASTER_KEY").is_ok_and(|v| !v.trim().is_empty());
+    if !from_env {
+        // Opening first creates the key file if there is none yet.
+        args.db.open().await?;
+        let id = Keyring::rotate_file(args.db.key_file())?;
+        eprintln!("Added master key {id} to {} (now current).", args.db.key_file().display());
+    }
+    let db = args.db.open().await?;
+    let current = db.vault().map(|v| v.keyring().current_id().to_string()).unwrap_or_default();
+    let n = db.rewrap_secrets(args.batch).await?;
+    eprintln!("Re-wrapped the secrets of {n} instance(s) under master key {current}.");
+    Ok(())
+}
+
+use weft_vault::{Keyring, Vault};
 
 fn redact_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {

@@ -32,6 +32,17 @@ pub struct Db {
     pub(crate) group: GroupWriter,
     /// PostgreSQL only: the URL, to open the dedicated LISTEN connection (see `notify`).
     pub(crate) pg_url: Option<std::sync::Arc<str>>,
+    /// Seals secret config values (see `secrets`); without one, storing a secret is refused.
+    pub(crate) vault: Option<std::sync::Arc<VaultSlot>>,
+}
+
+/// Loads the master keys again (from their key file) when a stored secret names a key this
+/// process does not have yet: `weft keys rotate`, run beside a serving node, adds one.
+pub type VaultLoader = Box<dyn Fn() -> Result<weft_vault::Vault, String> + Send + Sync>;
+
+pub(crate) struct VaultSlot {
+    current: std::sync::RwLock<std::sync::Arc<weft_vault::Vault>>,
+    reload: Option<VaultLoader>,
 }
 
 impl std::fmt::Debug for Db {
@@ -103,6 +114,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0010_component_pins.sql"),
         include_str!("../migrations/postgres/0010_component_pins.sql"),
     ),
+    (
+        11,
+        "instance_secrets",
+        include_str!("../migrations/sqlite/0011_instance_secrets.sql"),
+        include_str!("../migrations/postgres/0011_instance_secrets.sql"),
+    ),
 ];
 
 /// Read connections for a SQLite file; reads run in parallel under WAL.
@@ -128,6 +145,50 @@ impl Db {
         };
         db.migrate().await?;
         Ok(db)
+    }
+
+    /// The same database, sealing secrets with `vault` (every node of a fleet needs the same
+    /// master keys).
+    pub fn with_vault(mut self, vault: weft_vault::Vault) -> Db {
+        let current = std::sync::RwLock::new(std::sync::Arc::new(vault));
+        self.vault = Some(std::sync::Arc::new(VaultSlot { current, reload: None }));
+        self
+    }
+
+    /// The same database, sealing secrets with the vault `load` gives, and loading it again
+    /// when a stored secret names a master key it lacks (a rotation by another process).
+    pub fn with_vault_loader(mut self, load: VaultLoader) -> Result<Db, DbError> {
+        let vault = load().map_err(DbError::Secret)?;
+        let current = std::sync::RwLock::new(std::sync::Arc::new(vault));
+        self.vault = Some(std::sync::Arc::new(VaultSlot { current, reload: Some(load) }));
+        Ok(self)
+    }
+
+    /// The master keys secrets are sealed with now.
+    pub fn vault(&self) -> Option<std::sync::Arc<weft_vault::Vault>> {
+        self.vault.as_ref().map(|s| s.current.read().expect("vault lock").clone())
+    }
+
+    /// Loads the master keys again; `true` when that gave keys this process did not have.
+    pub(crate) fn reload_vault(&self) -> bool {
+        let Some(slot) = &self.vault else { return false };
+        let Some(load) = &slot.reload else { return false };
+        match load() {
+            Ok(vault) => {
+                let mut current = slot.current.write().expect("vault lock");
+                let known = current.keyring().ids().iter().map(|s| s.to_string()).collect::<Vec<_>>();
+                let new = vault.keyring().ids().iter().any(|id| !known.iter().any(|k| k == id));
+                if new {
+                    tracing::info!(keys = ?vault.keyring().ids(), "master keys reloaded: a key was added");
+                    *current = std::sync::Arc::new(vault);
+                }
+                new
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot reload the master keys");
+                false
+            }
+        }
     }
 
     /// Creates `dir` if needed and opens (or creates) `<dir>/weft.db`.
@@ -178,7 +239,14 @@ impl Db {
                 .connect(&url)
                 .await?;
             let group = GroupWriter::start(pool.clone(), Begin::Immediate, 1);
-            return Ok(Db { backend: Backend::Sqlite, read: pool.clone(), write: pool, group, pg_url: None });
+            return Ok(Db {
+                backend: Backend::Sqlite,
+                read: pool.clone(),
+                write: pool,
+                group,
+                pg_url: None,
+                vault: None,
+            });
         }
 
         let url = if has_param("mode") {
@@ -205,13 +273,20 @@ impl Db {
         write.execute("PRAGMA journal_mode = WAL").await?;
         let read = options().max_connections(SQLITE_READERS).connect(&url).await?;
         let group = GroupWriter::start(write.clone(), Begin::Immediate, 1);
-        Ok(Db { backend: Backend::Sqlite, read, write, group, pg_url: None })
+        Ok(Db { backend: Backend::Sqlite, read, write, group, pg_url: None, vault: None })
     }
 
     async fn open_postgres(url: &str) -> Result<Db, DbError> {
         let pool = AnyPoolOptions::new().max_connections(POSTGRES_CONNECTIONS).connect(url).await?;
         let group = GroupWriter::start(pool.clone(), Begin::Plain, POSTGRES_WRITERS);
-        Ok(Db { backend: Backend::Postgres, read: pool.clone(), write: pool, group, pg_url: Some(url.into()) })
+        Ok(Db {
+            backend: Backend::Postgres,
+            read: pool.clone(),
+            write: pool,
+            group,
+            pg_url: Some(url.into()),
+            vault: None,
+        })
     }
 
     /// Applies pending migrations (idempotent; on PostgreSQL serialized across nodes by the

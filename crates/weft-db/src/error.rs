@@ -17,6 +17,10 @@ pub enum DbError {
     /// The input cannot be stored as given (bad URL, bad cursor, bad status, …).
     #[error("invalid: {0}")]
     Invalid(String),
+    /// A secret could not be sealed or opened: no master key, a missing key id, or a sealed
+    /// value that does not belong where it was found. The message names the instance and key.
+    #[error("secret: {0}")]
+    Secret(String),
     #[error("database error: {0}")]
     Sqlx(#[from] sqlx::Error),
     #[error("database migration failed: {0}")]

@@ -9,6 +9,8 @@ use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row};
 
+use weft_vault::Vault;
+
 use crate::util::{Filters, get_bool, get_json, id_cursor, json_text, new_id, paginate, random_hex};
 use crate::{
     CustomerContext, Db, DbError, Instance, InstanceFilter, InstanceUpgrade, Millis, NewInstance, Page, Paged, Webhook,
@@ -17,7 +19,7 @@ use crate::{
 
 macro_rules! instance_cols {
     () => {
-        "i.id, i.org_id, i.customer_id, i.integration_id, i.version, i.name, i.config, \
+        "i.id, i.org_id, i.customer_id, i.integration_id, i.version, i.name, i.config, i.secrets, \
          i.enabled, i.retention_days, i.store_payloads, i.max_concurrency, \
          c.max_concurrency AS customer_max_concurrency, c.external_id AS customer_external_id, \
          c.name AS customer_name, c.labels AS customer_labels, \
@@ -25,20 +27,25 @@ macro_rules! instance_cols {
     };
 }
 
-/// Groups joined rows (ordered by instance id, then flow key) into instances.
-fn instances_from_rows(rows: &[AnyRow]) -> Result<Vec<Instance>, DbError> {
+/// Groups joined rows (ordered by instance id, then flow key) into instances, their secret
+/// config values opened by `vault`.
+fn instances_from_rows(vault: Option<&Vault>, rows: &[AnyRow]) -> Result<Vec<Instance>, DbError> {
     let mut out: Vec<Instance> = Vec::new();
     for row in rows {
         let id: String = row.try_get("id")?;
         if out.last().is_none_or(|i| i.id != id) {
+            let org_id: String = row.try_get("org_id")?;
+            let mut config = get_json(row, "config")?;
+            let secrets: String = row.try_get("secrets")?;
+            crate::secrets::open_into(vault, &org_id, &id, &secrets, &mut config)?;
             out.push(Instance {
                 id,
-                org_id: row.try_get("org_id")?,
+                org_id,
                 customer_id: row.try_get("customer_id")?,
                 integration_id: row.try_get("integration_id")?,
                 version: row.try_get("version")?,
                 name: row.try_get("name")?,
-                config: get_json(row, "config")?,
+                config,
                 enabled: get_bool(row, "enabled")?,
                 webhooks: Vec::new(),
                 retention_days: row.try_get("retention_days")?,
@@ -107,6 +114,15 @@ async fn check_version(conn: &mut AnyConnection, org: &str, integration_id: &str
 }
 
 impl Db {
+    /// [`instances_from_rows`] with this database's vault, loaded again once if a secret does not
+    /// open (a key added by a rotation in another process).
+    fn instances_from_rows(&self, rows: &[AnyRow]) -> Result<Vec<Instance>, DbError> {
+        match instances_from_rows(self.vault().as_deref(), rows) {
+            Err(DbError::Secret(_)) if self.reload_vault() => instances_from_rows(self.vault().as_deref(), rows),
+            other => other,
+        }
+    }
+
     /// Deploys a version for a customer, with one new webhook token per webhook flow.
     pub async fn create_instance(&self, org: &str, new: &NewInstance, now: Millis) -> Result<Instance, DbError> {
         let mut tx = self.begin_write().await?;
@@ -128,10 +144,12 @@ impl Db {
         };
         check_version(&mut tx, org, &new.integration_id, new.version).await?;
         let id = new_id("ins");
+        let (config, secrets) =
+            crate::secrets::seal_config(self.vault().as_deref(), org, &id, &new.config, &new.secret_keys)?;
         sqlx::query(
-            "INSERT INTO instances (id, org_id, customer_id, integration_id, version, name, config,
+            "INSERT INTO instances (id, org_id, customer_id, integration_id, version, name, config, secrets,
                  enabled, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $8)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $9)",
         )
         .bind(&id)
         .bind(org)
@@ -139,7 +157,8 @@ impl Db {
         .bind(&new.integration_id)
         .bind(new.version)
         .bind(&new.name)
-        .bind(json_text(&new.config))
+        .bind(json_text(&config))
+        .bind(&secrets)
         .bind(now)
         .execute(&mut *tx)
         .await?;
@@ -203,7 +222,7 @@ impl Db {
             query = query.bind(i);
         }
         let rows = query.bind(i64::from(limit) + 1).fetch_all(&self.read).await?;
-        Ok(paginate(instances_from_rows(&rows)?, limit, |i| i.id.clone()))
+        Ok(paginate(self.instances_from_rows(&rows)?, limit, |i| i.id.clone()))
     }
 
     pub async fn get_instance(&self, org: &str, id: &str) -> Result<Option<Instance>, DbError> {
@@ -218,7 +237,7 @@ impl Db {
         .bind(id)
         .fetch_all(&self.read)
         .await?;
-        Ok(instances_from_rows(&rows)?.pop())
+        Ok(self.instances_from_rows(&rows)?.pop())
     }
 
     /// Enables (resume) or disables (pause) an instance.
@@ -261,12 +280,15 @@ impl Db {
                 .await?
                 .ok_or_else(|| DbError::NotFound(format!("instance {id}")))?;
         check_version(&mut tx, org, &integration_id, up.version).await?;
+        let (config, secrets) =
+            crate::secrets::seal_config(self.vault().as_deref(), org, id, &up.config, &up.secret_keys)?;
         sqlx::query(
-            "UPDATE instances SET version = $1, config = $2, updated_at = $3
-             WHERE org_id = $4 AND id = $5",
+            "UPDATE instances SET version = $1, config = $2, secrets = $3, updated_at = $4
+             WHERE org_id = $5 AND id = $6",
         )
         .bind(up.version)
-        .bind(json_text(&up.config))
+        .bind(json_text(&config))
+        .bind(&secrets)
         .bind(now)
         .bind(org)
         .bind(id)
@@ -335,9 +357,64 @@ impl Db {
             return Ok(None);
         };
         let flow_key: String = first.try_get("target_flow")?;
-        let Some(instance) = instances_from_rows(&rows)?.pop() else {
+        let Some(instance) = self.instances_from_rows(&rows)?.pop() else {
             return Ok(None);
         };
         Ok(Some(WebhookTarget { org_id: instance.org_id.clone(), instance, flow_key }))
+    }
+
+    /// Re-wraps every instance's secrets under the vault's current master key, `batch` instances
+    /// per read, each written with a compare-and-set on the text it read (a deploy or upgrade
+    /// that wrote new secrets meanwhile sealed them under the current key already). Safe while
+    /// executions run: the ciphertexts and their data keys do not change, only their wrapping.
+    /// Returns how many instances were re-wrapped.
+    pub async fn rewrap_secrets(&self, batch: u32) -> Result<usize, DbError> {
+        let Some(vault) = self.vault() else {
+            return Err(DbError::Secret("no master key is configured: nothing can be re-wrapped".into()));
+        };
+        let vault = &*vault;
+        let (mut after, mut done) = (String::new(), 0);
+        loop {
+            let rows = sqlx::query(
+                "SELECT id, org_id, secrets FROM instances WHERE id > $1 AND secrets <> '{}' ORDER BY id LIMIT $2",
+            )
+            .bind(&after)
+            .bind(i64::from(batch.max(1)))
+            .fetch_all(&self.read)
+            .await?;
+            for row in &rows {
+                let (id, org, old): (String, String, String) =
+                    (row.try_get("id")?, row.try_get("org_id")?, row.try_get("secrets")?);
+                if let Some(new) = crate::secrets::rewrap(vault, &org, &id, &old)? {
+                    let updated = sqlx::query("UPDATE instances SET secrets = $1 WHERE id = $2 AND secrets = $3")
+                        .bind(&new)
+                        .bind(&id)
+                        .bind(&old)
+                        .execute(&self.write)
+                        .await?;
+                    done += updated.rows_affected() as usize;
+                }
+                after = id;
+            }
+            if rows.len() < batch.max(1) as usize {
+                return Ok(done);
+            }
+        }
+    }
+
+    /// How many instances hold a secret sealed under master key `key_id` (for checking that a
+    /// rotation left nothing under the old key).
+    pub async fn secrets_under_key(&self, key_id: &str) -> Result<usize, DbError> {
+        let rows: Vec<String> =
+            sqlx::query_scalar("SELECT secrets FROM instances WHERE secrets <> '{}'").fetch_all(&self.read).await?;
+        let under = |text: &str| -> bool {
+            let Ok(serde_json::Value::Object(m)) = serde_json::from_str::<serde_json::Value>(text) else {
+                return false;
+            };
+            m.values()
+                .filter_map(|v| v.as_str())
+                .any(|s| weft_vault::Sealed::parse(s).is_ok_and(|s| s.key_id() == key_id))
+        };
+        Ok(rows.iter().filter(|t| under(t)).count())
     }
 }

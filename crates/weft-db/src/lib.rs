@@ -65,6 +65,7 @@ mod poll;
 mod requeue;
 mod retention;
 mod schedules;
+mod secrets;
 mod state;
 mod util;
 

@@ -256,6 +256,9 @@ pub struct NewInstance {
     pub config: Value,
     /// Keys of the flows with a webhook trigger: each gets its own token.
     pub webhook_flows: Vec<String>,
+    /// Config keys whose values are secrets (`secret` and `connection` variables): sealed at
+    /// rest, never in the `config` column.
+    pub secret_keys: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -263,6 +266,8 @@ pub struct InstanceUpgrade {
     pub version: i64,
     pub config: Value,
     pub webhook_flows: Vec<String>,
+    /// As [`NewInstance::secret_keys`].
+    pub secret_keys: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

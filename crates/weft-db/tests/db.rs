@@ -76,6 +76,7 @@ async fn new_instance(db: &Db, fx: &Fixture, flows: &[&str]) -> Instance {
             name: "Acme order sync".into(),
             config: json!({"endpoint": "https://example.test"}),
             webhook_flows: flows.iter().map(|f| f.to_string()).collect(),
+            secret_keys: Vec::new(),
         },
         T0,
     )
@@ -334,6 +335,7 @@ async fn instances_and_webhooks(t: &TestDb) {
         name: "x".into(),
         config: json!({}),
         webhook_flows: vec![],
+        secret_keys: Vec::new(),
     };
     assert!(
         matches!(db.create_instance(&fx.org, &bad, T0).await, Err(DbError::NotFound(m)) if m == "customer cus_missing")
@@ -363,6 +365,7 @@ async fn instances_and_webhooks(t: &TestDb) {
         version: 2,
         config: json!({"endpoint": "https://v2.example.test"}),
         webhook_flows: vec!["third".into(), "hook".into()],
+        secret_keys: Vec::new(),
     };
     let upgraded = db.upgrade_instance(&fx.org, &inst.id, &up, T0 + 7).await.unwrap();
     assert_eq!((upgraded.version, upgraded.updated_at), (2, T0 + 7));

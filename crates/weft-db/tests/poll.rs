@@ -47,6 +47,7 @@ async fn fixture(db: &Db) -> Fixture {
                 name: "nightly".into(),
                 config: json!({}),
                 webhook_flows: Vec::new(),
+                secret_keys: Vec::new(),
             },
             T0,
         )

@@ -57,6 +57,7 @@ async fn instance(db: &Db, fx: &Fixture, customer: usize) -> String {
         name: "i".into(),
         config: json!({}),
         webhook_flows: vec!["hook".into()],
+        secret_keys: Vec::new(),
     };
     db.create_instance(&fx.org, &new, T0).await.unwrap().id
 }

@@ -55,6 +55,7 @@ async fn instance(db: &Db, fx: &Fixture) -> String {
         name: "i".into(),
         config: json!({}),
         webhook_flows: vec![],
+        secret_keys: Vec::new(),
     };
     db.create_instance(&fx.org, &new, T0).await.unwrap().id
 }

@@ -78,6 +78,7 @@ async fn drain(label: &str, db: Db, url: &str, n: usize, endpoint: &str) {
                 name: "instance".into(),
                 config: json!({"endpoint": endpoint, "min_total": 100, "tags": ["weft"]}),
                 webhook_flows: Vec::new(),
+                secret_keys: Vec::new(),
             },
             now_ms(),
         )

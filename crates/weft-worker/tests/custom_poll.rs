@@ -112,6 +112,7 @@ async fn deployed_poll(h: &Harness, crm: &str, yaml: &str) -> (Scheduler, weft_d
                 name: "acme".into(),
                 config: json!({"crm": {"type": "api_key", "base_url": crm, "api_key": "k-123"}}),
                 webhook_flows: Vec::new(),
+                secret_keys: Vec::new(),
             },
             now_ms(),
         )
@@ -173,7 +174,12 @@ async fn a_custom_component_trigger_polls_with_its_own_cursor() {
 
     // A wrong key: the poll fails, starts nothing and keeps the cursor.
     let conn = json!({"crm": {"type": "api_key", "base_url": crm, "api_key": "nope"}});
-    let up = weft_db::InstanceUpgrade { version: instance.version, config: conn, webhook_flows: Vec::new() };
+    let up = weft_db::InstanceUpgrade {
+        version: instance.version,
+        config: conn,
+        webhook_flows: Vec::new(),
+        secret_keys: Vec::new(),
+    };
     h.db.upgrade_instance(&h.org, &instance.id, &up, now_ms()).await.unwrap();
     scheduler.fire_due(T0 + 120_000).await.unwrap();
     assert_eq!(emitted(&h, &instance.id).await, [1, 2, 3, 4, 5]);

@@ -122,6 +122,7 @@ async fn setup(batch: bool) -> Setup {
         name: "instance".into(),
         config: json!({}),
         webhook_flows: Vec::new(),
+        secret_keys: Vec::new(),
     };
     let instance = h.db.create_instance(&h.org, &new, now_ms()).await.unwrap();
     let p = Published { integration_id: integration.id, version: version.version, instance_id: instance.id };

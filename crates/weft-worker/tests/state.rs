@@ -37,6 +37,7 @@ async fn instance_of(h: &Harness, integration_id: &str, version: i64, customer: 
         name: "instance".into(),
         config: json!({}),
         webhook_flows: Vec::new(),
+        secret_keys: Vec::new(),
     };
     let instance = h.db.create_instance(&h.org, &new, now_ms()).await.unwrap();
     Published { integration_id: integration_id.into(), version, instance_id: instance.id }

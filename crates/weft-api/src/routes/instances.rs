@@ -16,7 +16,7 @@ use serde_json::{Map, Value, json};
 use std::sync::Arc;
 use utoipa::{IntoParams, ToSchema};
 use weft_db::{CustomerRef, InstanceFilter, InstanceUpgrade, NewExecution, NewInstance, NewSchedule};
-use weft_model::config::resolve_config;
+use weft_model::config::{resolve_config, secret_keys};
 use weft_model::redact::Redactor;
 use weft_model::{IntegrationDef, Permission, Trigger};
 use weft_worker::LoadedVersion;
@@ -246,6 +246,7 @@ pub async fn deploy(
         name,
         config: Value::Object(config),
         webhook_flows: webhook_flows(&loaded.def),
+        secret_keys: secret_keys(&loaded.def),
     };
     let i = s.db.create_instance(auth.org(), &new, now_ms()).await.map_err(|e| ApiError::from_db("instance", e))?;
     store_schedules(&s, &i, schedules).await?;
@@ -361,7 +362,12 @@ pub async fn upgrade(
     let config = resolve_config(&loaded.def, &values).map_err(config_error)?;
     let ctx = instance_ctx(Some(&i.id), &i.name, version);
     let schedules = instance_schedules(&loaded.def, &config, ctx, &customer_of(&s, &i).await?, now_ms())?;
-    let up = InstanceUpgrade { version, config: Value::Object(config), webhook_flows: webhook_flows(&loaded.def) };
+    let up = InstanceUpgrade {
+        version,
+        config: Value::Object(config),
+        webhook_flows: webhook_flows(&loaded.def),
+        secret_keys: secret_keys(&loaded.def),
+    };
     let i =
         s.db.upgrade_instance(auth.org(), &id, &up, now_ms()).await.map_err(|e| ApiError::from_db("instance", e))?;
     s.targets.clear();

@@ -22,7 +22,8 @@ pub struct Server {
     pub http: reqwest::Client,
     /// The server's state, so tests can flip readiness as a draining node would.
     pub state: AppState,
-    _dir: tempfile::TempDir,
+    /// The data directory (database files, key file).
+    pub dir: tempfile::TempDir,
 }
 
 pub async fn start() -> Server {
@@ -32,7 +33,9 @@ pub async fn start() -> Server {
 pub async fn start_with(tune: impl FnOnce(&mut ApiConfig)) -> Server {
     weft_components::install_crypto_provider();
     let dir = tempfile::tempdir().unwrap();
-    let db = Db::open_dir(dir.path()).await.unwrap();
+    // Secrets sealed as `weft serve` seals them: the data directory's key file.
+    let keys = weft_vault::Keyring::load_or_create_file(dir.path().join("master.key")).unwrap();
+    let db = Db::open_dir(dir.path()).await.unwrap().with_vault(weft_vault::Vault::new(keys));
     let (org, _) = db.ensure_organization("test", 0).await.unwrap();
     let (_, owner) = db.create_token(&org.id, "owner", Role::Owner, 0).await.unwrap();
     let egress = EgressGuard::new(vec!["127.0.0.1/32".parse().unwrap()]);
@@ -50,7 +53,7 @@ pub async fn start_with(tune: impl FnOnce(&mut ApiConfig)) -> Server {
     let state = AppState::new(db.clone(), worker.clone(), cfg);
     tokio::spawn(weft_api::serve(listener, state.clone(), std::future::pending()));
     tokio::spawn(async move { worker.run_loop(std::future::pending()).await });
-    Server { url, owner, db, org: org.id, http: reqwest::Client::new(), state, _dir: dir }
+    Server { url, owner, db, org: org.id, http: reqwest::Client::new(), state, dir }
 }
 
 impl Server {

@@ -103,6 +103,21 @@ macro_rules! db_tests {
     };
 }
 
+/// An integration `key` of `org` with its version 1 published (a stand-in definition).
+pub async fn published_integration(db: &Db, org: &str, key: &str) -> weft_db::Integration {
+    let draft = NewDraft {
+        key: key.into(),
+        name: key.to_uppercase(),
+        description: None,
+        format: "yaml".into(),
+        source: format!("key: {key}\n"),
+        definition: json!({"key": key}),
+    };
+    let integration = db.save_draft(org, &draft, T0).await.unwrap();
+    db.publish_version(org, &integration.id, T0).await.unwrap();
+    integration
+}
+
 /// One organization (retention `days`) with one customer, one published integration and one
 /// instance; returns a template for executions created claimed by `r1` (the retention test and
 /// bench fill it in).
@@ -113,16 +128,7 @@ pub async fn execution_template(db: &Db, days: i64) -> NewExecution {
         .create_customer(&org.id, &NewCustomer { external_id: None, name: "Acme".into(), labels: Map::new() }, T0)
         .await
         .unwrap();
-    let draft = NewDraft {
-        key: "sync".into(),
-        name: "Sync".into(),
-        description: None,
-        format: "yaml".into(),
-        source: "key: sync\n".into(),
-        definition: json!({"key": "sync"}),
-    };
-    let integration = db.save_draft(&org.id, &draft, T0).await.unwrap();
-    db.publish_version(&org.id, &integration.id, T0).await.unwrap();
+    let integration = published_integration(db, &org.id, "sync").await;
     let new = NewInstance {
         customer_id: customer.id.clone(),
         integration_id: integration.id.clone(),
@@ -130,6 +136,7 @@ pub async fn execution_template(db: &Db, days: i64) -> NewExecution {
         name: "i".into(),
         config: json!({}),
         webhook_flows: vec![],
+        secret_keys: Vec::new(),
     };
     let instance = db.create_instance(&org.id, &new, T0).await.unwrap();
     NewExecution {

@@ -214,6 +214,7 @@ impl Harness {
                     name: "instance".into(),
                     config,
                     webhook_flows: Vec::new(),
+                    secret_keys: Vec::new(),
                 },
                 now_ms(),
             )

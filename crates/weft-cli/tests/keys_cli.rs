@@ -1,0 +1,111 @@
+//! Master keys end to end with the `weft` binary: `weft serve` creates the data directory's key
+//! file (mode 0600) and seals an instance's secret with it; `weft keys rotate`, run while the
+//! server keeps serving, adds a key and re-wraps the secret; the server picks the new key up by
+//! itself and the instance keeps working. A key file others can read is refused.
+
+mod common;
+
+use common::{Server, scratch_dir, weft};
+use serde_json::Value;
+use std::os::unix::fs::PermissionsExt;
+
+const SECRET: &str = "sk_live_rotate_me_0123456789";
+
+const YAML: &str = r#"
+key: keyed
+name: Keyed
+config:
+  - page: Auth
+    vars:
+      - key: api_key
+        type: secret
+        required: true
+flows:
+  - key: check
+    trigger:
+      manual: {}
+    steps:
+      - key: len
+        transform: "{{ config.api_key | length }}"
+    result: "{{ steps.len.output }}"
+"#;
+
+fn ok(env: &[(&str, &str)], args: &[&str]) -> String {
+    let (code, out, err) = weft(args, env);
+    assert_eq!(code, 0, "weft {args:?} failed\nstdout:\n{out}\nstderr:\n{err}");
+    out
+}
+
+/// Runs the instance's flow and returns its result (the secret's length, as the flow saw it).
+fn check(env: &[(&str, &str)], instance: &str) -> Value {
+    let out = ok(env, &["instance", "run", instance, "check", "--payload", "{}", "--wait", "--json"]);
+    let e: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!(e["status"], "succeeded", "{e}");
+    e["result"].clone()
+}
+
+/// Whether any of the database's files holds `needle`.
+fn stored(data: &std::path::Path, needle: &str) -> bool {
+    ["weft.db", "weft.db-wal"].iter().any(|f| {
+        let bytes = std::fs::read(data.join(f)).unwrap_or_default();
+        bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
+    })
+}
+
+#[test]
+fn rotating_the_master_key_while_serving() {
+    let scratch = scratch_dir("keys");
+    let data = scratch.join("data");
+    let data_arg = data.to_str().unwrap();
+    let token = ok(&[], &["token", "create", "--data-dir", data_arg]).trim().to_string();
+    let key_file = data.join("master.key");
+    assert_eq!(std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777, 0o600);
+
+    let server = Server::start(&data, &[]);
+    let env = [("WEFT_URL", server.url.as_str()), ("WEFT_TOKEN", token.as_str())];
+    let yaml = scratch.join("keyed.yaml");
+    std::fs::write(&yaml, YAML).unwrap();
+    ok(&env, &["integration", "import", yaml.to_str().unwrap()]);
+    ok(&env, &["integration", "publish", "keyed"]);
+    ok(&env, &["customer", "create", "--name", "Acme", "--external-id", "acme"]);
+    let deployed = ok(
+        &env,
+        &[
+            "instance",
+            "deploy",
+            "--integration",
+            "keyed",
+            "--customer",
+            "ext:acme",
+            "--config",
+            &format!("api_key={SECRET}"),
+            "--json",
+        ],
+    );
+    let instance: Value = serde_json::from_str(&deployed).unwrap();
+    let id = instance["id"].as_str().unwrap().to_string();
+    assert_eq!(check(&env, &id), SECRET.len());
+    assert!(stored(&data, "acme"), "the scan sees stored data");
+    assert!(!stored(&data, SECRET), "the secret is stored in plaintext");
+
+    // Rotate while the server runs: a second key, current, and the secret re-wrapped under it.
+    let (code, out, err) = weft(&["keys", "rotate", "--data-dir", data_arg], &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(err.contains("Added master key k2") && err.contains("Re-wrapped the secrets of 1 instance(s)"), "{err}");
+    let file: Value = serde_json::from_str(&std::fs::read_to_string(&key_file).unwrap()).unwrap();
+    assert_eq!(file["current"], "k2");
+    assert_eq!(file["keys"].as_object().unwrap().len(), 2, "the old key is kept");
+    assert_eq!(std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777, 0o600);
+    // The running server meets a secret under a key it did not load, reloads, and carries on.
+    assert_eq!(check(&env, &id), SECRET.len());
+    // Nothing is left to re-wrap.
+    let (code, _, err) = weft(&["keys", "rotate", "--data-dir", data_arg], &[]);
+    assert_eq!(code, 0, "{err}");
+    drop(server);
+
+    // A key file others can read is refused, naming the file and the fix.
+    std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let (code, _, err) = weft(&["token", "create", "--data-dir", data_arg], &[]);
+    assert_ne!(code, 0);
+    assert!(err.contains("master.key") && err.contains("chmod 600"), "{err}");
+}
