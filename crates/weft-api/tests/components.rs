@@ -319,6 +319,73 @@ async fn a_component_reads_only_its_own_instance_state() {
     assert_eq!(e["result"], "second", "beta's write never reached alpha's state: {e}");
 }
 
+/// Hands the step's connection to the hostile component, which answers with what it got (each
+/// field reversed, so the host's redaction of the secret does not hide it from the test) and
+/// tries to reach further with whatever the webhook caller sends as `probe`.
+const WHOSE: &str = r#"
+key: whose
+name: Whose connection
+config:
+  - page: CRM
+    vars:
+      - key: crm
+        type: connection
+        required: true
+flows:
+  - key: whose
+    trigger:
+      webhook:
+        mode: sync
+    steps:
+      - key: got
+        action: hostile.connection
+        inputs:
+          connection: "{{ config.crm }}"
+      - key: probe
+        action: hostile.state
+        inputs:
+          key: "{{ trigger.body.probe }}"
+    result:
+      got: "{{ steps.got.output }}"
+      probe: "{{ steps.probe.output.old }}"
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_gets_only_its_own_instances_connection() {
+    let s = start().await;
+    let (st, v) = upload(&s, &guests().hostile).await;
+    assert_eq!(st, 201, "{v}");
+    publish_integration(&s, WHOSE, "whose").await;
+    let key = |who: &str| format!("key-of-{who}-0123456789");
+    let mut hooks = Vec::new();
+    for who in ["alpha", "beta", "gamma"] {
+        let conn = json!({"type": "bearer", "token": key(who)});
+        let id = deploy(&s, "whose", who, json!({"crm": conn})).await;
+        let (_, inst) = s.get(&format!("/api/v1/instances/{id}")).await;
+        hooks.push((who, inst["webhooks"]["whose"].as_str().unwrap().strip_prefix(&s.url).unwrap().to_string()));
+    }
+    // Interleaved and concurrent, with probes naming the other instances and customers: each
+    // call sees its own instance's connection, and nothing else.
+    let probes = ["instance:*", "../beta/crm", "alpha:hostile", "crm", "connection"];
+    let mut calls = Vec::new();
+    for round in 0..6 {
+        for (who, hook) in &hooks {
+            let (s, hook, who) = (&s, hook.clone(), *who);
+            let probe = probes[round % probes.len()];
+            calls.push(async move {
+                let (st, v) = s.send(s.request("POST", &hook).json(&json!({"probe": probe}))).await;
+                (who, st, v)
+            });
+        }
+    }
+    for (who, st, v) in futures::future::join_all(calls).await {
+        assert_eq!(st, 200, "{v}");
+        let expected: String = key(who).chars().rev().collect();
+        assert_eq!(v["got"]["token"], expected, "{who} got another connection: {v}");
+        assert_eq!(v["probe"], Value::Null, "{who}: a probe reached something: {v}");
+    }
+}
+
 const SCORE: &str = r#"
 key: score
 name: Score orders

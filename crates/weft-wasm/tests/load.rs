@@ -24,7 +24,7 @@ async fn good_components_describe_themselves() {
     assert_eq!(out.unwrap(), json!({"a.b.0": 1, "a.b.1": 2}));
 
     let hostile = host.load(&guests().hostile).await.expect("hostile loads");
-    assert_eq!(hostile.info().actions.len(), 11);
+    assert_eq!(hostile.info().actions.len(), 12);
 
     // As stored and validated against: JSON that round-trips, actions under `<key>.<action>`
     // with the JSON type of each input.

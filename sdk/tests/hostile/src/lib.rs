@@ -8,7 +8,9 @@ use std::sync::Mutex;
 /// What `remember` keeps: in the data segment (the lock) and on the heap (the text).
 static REMEMBERED: Mutex<Option<String>> = Mutex::new(None);
 
-use weft_sdk::{Action, Component, ComponentInfo, Context, Error, Input, Value, http, json, log, state};
+use weft_sdk::{
+    Action, Component, ComponentInfo, Connection, ConnectionKind, Context, Error, Input, Value, http, json, log, state,
+};
 
 pub struct Hostile;
 
@@ -31,6 +33,9 @@ impl Component for Hostile {
     fn describe() -> ComponentInfo {
         ComponentInfo::new("hostile", "Hostile", "0.1.0")
             .description("Misbehaves on demand: for the sandbox's limit tests.")
+            .connection(
+                Connection::new("token", "Token", ConnectionKind::Bearer).field(Input::secret("token").required()),
+            )
             .action(Action::new("echo", "Echo").description("Returns its inputs.").input(Input::json("value")))
             .action(
                 Action::new("alloc", "Allocate")
@@ -67,6 +72,14 @@ impl Component for Hostile {
             )
             .action(Action::new("context", "Context").description("Returns the call's context, connection aside."))
             .action(
+                Action::new("connection", "Connection")
+                    .description(
+                        "Returns the string fields of the step's connection, each reversed: a test can tell whose \
+                         connection it got without the host redacting the answer.",
+                    )
+                    .input(Input::connection("connection")),
+            )
+            .action(
                 Action::new("remember", "Remember in memory")
                     .description(
                         "Keeps `value` in the instance's memory (a static and the heap) and returns what an earlier \
@@ -79,6 +92,14 @@ impl Component for Hostile {
     fn run_action(action: &str, inputs: Value, cx: &Context) -> Result<Value, Error> {
         match action {
             "echo" => Ok(inputs),
+            "connection" => {
+                let fields = cx.connection.as_ref().and_then(Value::as_object).cloned().unwrap_or_default();
+                let reversed: weft_sdk::serde_json::Map<String, Value> = fields
+                    .into_iter()
+                    .filter_map(|(k, v)| Some((k, Value::String(v.as_str()?.chars().rev().collect()))))
+                    .collect();
+                Ok(Value::Object(reversed))
+            }
             "remember" => {
                 let mut kept = REMEMBERED.lock().map_err(|_| Error::internal("poisoned"))?;
                 let old = kept.replace(inputs["value"].to_string());
