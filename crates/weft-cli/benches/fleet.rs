@@ -100,7 +100,9 @@ fn weft() -> Command {
             cmd.env_remove(key);
         }
     }
-    cmd.env("WEFT_LOG", "warn").stdin(Stdio::null());
+    // The fleet's nodes share their master keys through the environment.
+    cmd.env("WEFT_LOG", "warn").env("WEFT_MASTER_KEY", "fleet:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=");
+    cmd.stdin(Stdio::null());
     cmd
 }
 

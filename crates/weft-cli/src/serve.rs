@@ -37,9 +37,9 @@ impl DbArgs {
                 .await
                 .with_context(|| format!("cannot open the database in {}", self.data_dir.display()))?,
         };
-        match std::env::var("WEFT_MASTER_KEY") {
+        let db = match std::env::var("WEFT_MASTER_KEY") {
             Ok(v) if !v.trim().is_empty() => {
-                Ok(db.with_vault(Vault::new(Keyring::from_env_value(&v).context("WEFT_MASTER_KEY")?)))
+                db.with_vault(Vault::new(Keyring::from_env_value(&v).context("WEFT_MASTER_KEY")?))
             }
             // From the key file, read again when a secret names a key added since (a rotation).
             _ => {
@@ -47,9 +47,11 @@ impl DbArgs {
                     .with_context(|| format!("cannot create the data directory {}", self.data_dir.display()))?;
                 let file = self.key_file();
                 let load = move || Keyring::load_or_create_file(&file).map(Vault::new).map_err(|e| e.to_string());
-                Ok(db.with_vault_loader(Box::new(load))?)
+                db.with_vault_loader(Box::new(load))?
             }
-        }
+        };
+        db.check_master_keys(now_ms()).await?;
+        Ok(db)
     }
 
     fn key_file(&self) -> PathBuf {

@@ -1,7 +1,8 @@
 //! Master keys end to end with the `weft` binary: `weft serve` creates the data directory's key
 //! file (mode 0600) and seals an instance's secret with it; `weft keys rotate`, run while the
 //! server keeps serving, adds a key and re-wraps the secret; the server picks the new key up by
-//! itself and the instance keeps working. A key file others can read is refused.
+//! itself and the instance keeps working. A node with other master keys, and a key file others
+//! can read, are refused.
 
 mod common;
 
@@ -102,6 +103,14 @@ fn rotating_the_master_key_while_serving() {
     let (code, _, err) = weft(&["keys", "rotate", "--data-dir", data_arg], &[]);
     assert_eq!(code, 0, "{err}");
     drop(server);
+
+    // A node with a key file of its own (same database, other data directory) is refused
+    // before it can seal anything the others cannot read.
+    let other = scratch.join("other-node");
+    let url = format!("sqlite://{}", data.join("weft.db").display());
+    let (code, _, err) = weft(&["token", "create", "--database-url", &url, "--data-dir", other.to_str().unwrap()], &[]);
+    assert_ne!(code, 0);
+    assert!(err.contains("master key `k1`") && err.contains("same master keys"), "{err}");
 
     // A key file others can read is refused, naming the file and the fix.
     std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o644)).unwrap();

@@ -120,6 +120,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0011_instance_secrets.sql"),
         include_str!("../migrations/postgres/0011_instance_secrets.sql"),
     ),
+    (
+        12,
+        "master_key_checks",
+        include_str!("../migrations/sqlite/0012_master_key_checks.sql"),
+        include_str!("../migrations/postgres/0012_master_key_checks.sql"),
+    ),
 ];
 
 /// Read connections for a SQLite file; reads run in parallel under WAL.

@@ -104,3 +104,49 @@ pub(crate) fn rewrap(vault: &Vault, org: &str, instance: &str, secrets: &str) ->
     }
     Ok(changed.then(|| Value::Object(out).to_string()))
 }
+
+/// What a master key's check value is bound to.
+fn check_aad(key_id: &str) -> Aad {
+    Aad::new("weft", "master-key-check", key_id)
+}
+
+const CHECK_PLAINTEXT: &[u8] = b"weft master key check";
+
+impl crate::Db {
+    /// Checks that this process's master keys are the ones the database's secrets are sealed
+    /// with: the first process to use a key stores a value sealed under it; any later process
+    /// whose key of the same id differs cannot open that value and gets an error (so a fleet
+    /// node with its own key file refuses to start instead of sealing secrets the others
+    /// cannot read). Checks every key that has a stored value, and stores one for the current
+    /// key when there is none.
+    pub async fn check_master_keys(&self, now: crate::Millis) -> Result<(), DbError> {
+        let Some(vault) = self.vault() else { return Ok(()) };
+        let current = vault.keyring().current_id().to_string();
+        let sealed = vault
+            .seal(CHECK_PLAINTEXT, &check_aad(&current))
+            .map_err(|e| DbError::Secret(format!("cannot seal the check value of master key `{current}`: {e}")))?;
+        sqlx::query(
+            "INSERT INTO master_key_checks (key_id, sealed, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        )
+        .bind(&current)
+        .bind(sealed.to_string())
+        .bind(now)
+        .execute(&self.write)
+        .await?;
+        let rows: Vec<(String, String)> =
+            sqlx::query_as("SELECT key_id, sealed FROM master_key_checks").fetch_all(&self.read).await?;
+        for (id, text) in rows {
+            if !vault.keyring().ids().contains(&id.as_str()) {
+                continue;
+            }
+            let opened = Sealed::parse(&text).and_then(|s| vault.open(&s, &check_aad(&id)));
+            if !opened.is_ok_and(|p| p.as_slice() == CHECK_PLAINTEXT) {
+                return Err(DbError::Secret(format!(
+                    "master key `{id}` is not the key this database's secrets are sealed with: every node must use the \
+                     same master keys (the same WEFT_MASTER_KEY, or a copy of the same key file)"
+                )));
+            }
+        }
+        Ok(())
+    }
+}

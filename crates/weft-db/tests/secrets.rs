@@ -15,6 +15,7 @@ db_tests!(
     a_sealed_value_does_not_open_in_another_instance,
     secrets_need_a_master_key,
     rotation_rewraps_every_secret_and_loses_nothing,
+    a_node_with_other_master_keys_is_refused,
 );
 
 const T0: Millis = 1_700_000_000_000;
@@ -147,4 +148,22 @@ async fn rotation_rewraps_every_secret_and_loses_nothing(t: &TestDb) {
     // The old handle (k1 only) can no longer open them: it says which key it lacks.
     let err = old.get_instance(&org, &ids[0]).await.unwrap_err().to_string();
     assert!(err.contains("k2"), "{err}");
+}
+
+async fn a_node_with_other_master_keys_is_refused(t: &TestDb) {
+    let first = t.db.clone().with_vault(vault(false));
+    first.check_master_keys(T0).await.unwrap();
+    first.check_master_keys(T0).await.unwrap();
+    // Another node that made its own key file: the same id, other bytes.
+    let stranger = t.db.clone().with_vault(Vault::new(keys("k1:ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=")));
+    let err = stranger.check_master_keys(T0).await.unwrap_err().to_string();
+    assert!(err.contains("master key `k1`") && err.contains("same master keys"), "{err}");
+    // A node with k1 and a new current k2 is fine, and k2 is checked from then on.
+    let rotated = t.db.clone().with_vault(vault(true));
+    rotated.check_master_keys(T0).await.unwrap();
+    let wrong_k2 = t.db.clone().with_vault(Vault::new(keys(
+        "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=,k2:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+    )));
+    let err = wrong_k2.check_master_keys(T0).await.unwrap_err().to_string();
+    assert!(err.contains("master key `k2`"), "{err}");
 }
