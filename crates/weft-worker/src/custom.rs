@@ -237,14 +237,30 @@ impl Worker {
         instance.webhooks.iter().map(|w| (w.flow_key.clone(), format!("{base}/hooks/{}", w.token))).collect()
     }
 
-    fn outside_ids<'a>(&self, instance: &'a Instance, flow_key: &'a str, urls: &'a [(String, String)]) -> CallIds<'a> {
-        CallIds {
+    /// A call of `operation` of the pinned component `key` for `instance` outside any execution,
+    /// with the services that read and write the component's state of the instance at once.
+    #[allow(clippy::too_many_arguments)]
+    async fn prepare_outside<'a>(
+        &self,
+        instance: &Instance,
+        flow_key: &str,
+        key: &str,
+        version: &str,
+        operation: &'a str,
+        input: Value,
+        cx: &ActionContext,
+    ) -> Result<(Prepared<'a>, Arc<DirectServices>), StepError> {
+        let urls = self.webhook_urls(instance);
+        let ids = CallIds {
             org: &instance.org_id,
             instance: Some(&instance.id),
             customer: &instance.customer_id,
             flow_key,
-            webhook_urls: urls,
-        }
+            webhook_urls: &urls,
+        };
+        let call = self.custom_components().prepare(ids, key, version, operation, input, cx).await?;
+        let scope = Some(component_scope(&instance.org_id, &instance.id, key));
+        Ok((call, Arc::new(DirectServices { db: self.db().clone(), scope, log: cx.log.clone() })))
     }
 
     /// Runs an action outside any execution (a poll trigger's): a built-in one through the
@@ -262,11 +278,7 @@ impl Worker {
         let Some((key, version)) = pinned(action, pins) else {
             return self.registry().run(action, input, cx).await;
         };
-        let urls = self.webhook_urls(instance);
-        let ids = self.outside_ids(instance, flow_key, &urls);
-        let call = self.custom_components().prepare(ids, key, version, action, input, cx).await?;
-        let scope = Some(component_scope(&instance.org_id, &instance.id, key));
-        let services = Arc::new(DirectServices { db: self.db().clone(), scope, log: cx.log.clone() });
+        let (call, services) = self.prepare_outside(instance, flow_key, key, version, action, input, cx).await?;
         call.component.invoke_action(call.short, call.invocation, &call.limits, services).await
     }
 
@@ -286,11 +298,7 @@ impl Worker {
         let Some((key, version)) = pinned(trigger, pins) else {
             return Err(not_pinned("trigger", trigger));
         };
-        let urls = self.webhook_urls(instance);
-        let ids = self.outside_ids(instance, flow_key, &urls);
-        let call = self.custom_components().prepare(ids, key, version, trigger, input, cx).await?;
-        let scope = Some(component_scope(&instance.org_id, &instance.id, key));
-        let services = Arc::new(DirectServices { db: self.db().clone(), scope, log: cx.log.clone() });
+        let (call, services) = self.prepare_outside(instance, flow_key, key, version, trigger, input, cx).await?;
         call.component.poll(call.short, call.invocation, cursor, &call.limits, services).await
     }
 

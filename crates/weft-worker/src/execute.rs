@@ -457,7 +457,8 @@ impl Worker {
             used_state_ops: std::sync::atomic::AtomicBool::new(false),
             flows: loaded.flows.clone(),
             components: loaded.components.clone(),
-            webhook_urls: self.webhook_urls(&instance),
+            // Only custom components see them: not built per execution of built-ins-only flows.
+            webhook_urls: if loaded.components.is_empty() { Vec::new() } else { self.webhook_urls(&instance) },
             resumed: matches!(start, Start::Resume(_)),
             redactor,
             // A resumed run counts on from the lines stored before (the limit is per execution).
