@@ -102,7 +102,7 @@ enum Need {
     Build,
     /// Customers, deploys, pause/resume/upgrade/delete, run and replay.
     Operate,
-    /// Create API tokens.
+    /// Create API tokens, store OAuth clients.
     Administer,
 }
 
@@ -191,6 +191,18 @@ fn every_route(f: &Fixture) -> Vec<Case> {
         c("POST", "/api/v1/components", Body::Raw("application/wasm", "not wasm".into()), Need::Build, 422),
         c("GET", "/api/v1/components", Body::None, Need::Read, 200),
         c("GET", "/api/v1/components/acme-crm", Body::None, Need::Read, 404),
+        c(
+            "PUT",
+            "/api/v1/oauth-clients/crm-app",
+            Body::Json(json!({"client_id": "id", "client_secret": "secret"})),
+            Need::Administer,
+            200,
+        ),
+        c("GET", "/api/v1/oauth-clients", Body::None, Need::Read, 200),
+        c("DELETE", "/api/v1/oauth-clients/crm-app", Body::None, Need::Administer, 204),
+        c("GET", &format!("/api/v1/instances/{i}/connections"), Body::None, Need::Read, 200),
+        // The reference example has no connection: a permitted start is told so.
+        c("POST", &format!("/api/v1/instances/{i}/connections/endpoint/authorize"), Body::None, Need::Operate, 404),
         c("DELETE", &format!("/api/v1/instances/{i}"), Body::None, Need::Operate, 204),
     ]
 }

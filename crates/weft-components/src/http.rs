@@ -676,7 +676,7 @@ fn send_error(e: &reqwest::Error, method: &Method, url: &Url) -> StepError {
 
 /// The error and its sources, most specific last, without the repetition reqwest's own
 /// `Display` adds (it prints the URL, which may carry secrets in the query).
-pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut parts: Vec<String> = Vec::new();
     let mut cur = e.source();
     while let Some(s) = cur {

@@ -126,6 +126,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0012_master_key_checks.sql"),
         include_str!("../migrations/postgres/0012_master_key_checks.sql"),
     ),
+    (
+        13,
+        "oauth",
+        include_str!("../migrations/sqlite/0013_oauth.sql"),
+        include_str!("../migrations/postgres/0013_oauth.sql"),
+    ),
 ];
 
 /// Read connections for a SQLite file; reads run in parallel under WAL.

@@ -313,7 +313,8 @@ impl Db {
         self.get_instance(org, id).await?.ok_or_else(|| DbError::NotFound(format!("instance {id}")))
     }
 
-    /// Deletes an instance and its webhooks; its executions stay as history.
+    /// Deletes an instance, its webhooks, schedules and OAuth connections (whose tokens the
+    /// caller revokes first); its executions stay as history.
     pub async fn delete_instance(&self, org: &str, id: &str) -> Result<(), DbError> {
         let mut tx = self.begin_write().await?;
         sqlx::query("DELETE FROM schedules WHERE org_id = $1 AND instance_id = $2")
@@ -322,6 +323,19 @@ impl Db {
             .execute(&mut *tx)
             .await?;
         sqlx::query("DELETE FROM webhooks WHERE org_id = $1 AND instance_id = $2")
+            .bind(org)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "DELETE FROM oauth_states WHERE connection_id IN
+                 (SELECT id FROM connections WHERE org_id = $1 AND instance_id = $2)",
+        )
+        .bind(org)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM connections WHERE org_id = $1 AND instance_id = $2")
             .bind(org)
             .bind(id)
             .execute(&mut *tx)
@@ -363,11 +377,12 @@ impl Db {
         Ok(Some(WebhookTarget { org_id: instance.org_id.clone(), instance, flow_key }))
     }
 
-    /// Re-wraps every instance's secrets under the vault's current master key, `batch` instances
+    /// Re-wraps every instance's secrets (and the OAuth clients' secrets, connections' tokens
+    /// and pending PKCE verifiers) under the vault's current master key, `batch` instances
     /// per read, each written with a compare-and-set on the text it read (a deploy or upgrade
     /// that wrote new secrets meanwhile sealed them under the current key already). Safe while
     /// executions run: the ciphertexts and their data keys do not change, only their wrapping.
-    /// Returns how many instances were re-wrapped.
+    /// Returns how many instances (and OAuth values) were re-wrapped.
     pub async fn rewrap_secrets(&self, batch: u32) -> Result<usize, DbError> {
         let Some(vault) = self.vault() else {
             return Err(DbError::Secret("no master key is configured: nothing can be re-wrapped".into()));
@@ -397,12 +412,12 @@ impl Db {
                 after = id;
             }
             if rows.len() < batch.max(1) as usize {
-                return Ok(done);
+                return Ok(done + self.rewrap_oauth(vault, batch).await?);
             }
         }
     }
 
-    /// How many instances hold a secret sealed under master key `key_id` (for checking that a
+    /// How many instances (and OAuth values) hold a secret sealed under master key `key_id` (for checking that a
     /// rotation left nothing under the old key).
     pub async fn secrets_under_key(&self, key_id: &str) -> Result<usize, DbError> {
         let rows: Vec<String> =
@@ -415,6 +430,6 @@ impl Db {
                 .filter_map(|v| v.as_str())
                 .any(|s| weft_vault::Sealed::parse(s).is_ok_and(|s| s.key_id() == key_id))
         };
-        Ok(rows.iter().filter(|t| under(t)).count())
+        Ok(rows.iter().filter(|t| under(t)).count() + self.oauth_secrets_under_key(key_id).await?)
     }
 }

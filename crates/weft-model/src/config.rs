@@ -6,7 +6,7 @@
 //! wizard can mark every faulty field in one round trip. Secret values are never echoed in
 //! messages: an error message may end up in a log or an API response.
 
-use crate::definition::{ConfigVar, IntegrationDef, VarType};
+use crate::definition::{ConfigVar, IntegrationDef, OAuth2Def, OAuth2Grant, VarType};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -39,6 +39,16 @@ pub fn resolve_config(
     let mut resolved = Map::new();
     for var in def.config_vars() {
         let given = values.get(&var.key).filter(|v| !v.is_null());
+        if let Some(oauth) = &var.oauth2 {
+            match check_oauth_connection(var, oauth, given) {
+                Ok(v) => resolved.insert(var.key.clone(), v),
+                Err(messages) => {
+                    errors.extend(messages.into_iter().map(|m| ConfigError::new(&var.key, m)));
+                    resolved.insert(var.key.clone(), Value::Null)
+                }
+            };
+            continue;
+        }
         let value = match given.or(var.default.as_ref().filter(|v| !v.is_null())) {
             Some(v) => match check_value(var, v) {
                 Ok(v) => v,
@@ -64,6 +74,61 @@ pub fn resolve_config(
         }
     }
     if errors.is_empty() { Ok(resolved) } else { Err(errors) }
+}
+
+/// The value of an OAuth 2.0 connection variable: `{type, connection: <variable>}` (the
+/// variable names the connection whose tokens the worker puts in its place when a step uses
+/// it), plus a client credentials connection's own `client_id`/`client_secret` when the
+/// definition names no OAuth client. Tokens are never given: they come from the provider.
+fn check_oauth_connection(var: &ConfigVar, oauth: &OAuth2Def, given: Option<&Value>) -> Result<Value, Vec<String>> {
+    let want = oauth.grant.connection_type();
+    let mut out = Map::new();
+    out.insert("type".into(), Value::String(want.into()));
+    let empty = Map::new();
+    let fields = match given {
+        None => &empty,
+        Some(Value::Object(o)) => o,
+        Some(other) => return Err(expected(&format!("a connection object of type `{want}`"), other)),
+    };
+    let mut errors = Vec::new();
+    match fields.get("type") {
+        None => {}
+        Some(Value::String(t)) if t == want => {}
+        Some(Value::String(t)) => errors.push(format!("this connection is of type `{want}`, not `{t}`")),
+        Some(other) => errors.push(format!("the connection's `type` must be a string, found {}", describe_type(other))),
+    }
+    let own_client = oauth.grant == OAuth2Grant::ClientCredentials;
+    for (k, v) in fields {
+        match k.as_str() {
+            "type" => {}
+            "client_id" | "client_secret" if own_client => match v {
+                Value::String(s) if !s.is_empty() => {
+                    out.insert(k.clone(), v.clone());
+                }
+                _ => errors.push(format!("`{k}` must be a non-empty string")),
+            },
+            "access_token" | "refresh_token" => errors.push(format!(
+                "`{k}` cannot be given: Weft obtains the tokens from the provider ({})",
+                if own_client { "with the client credentials" } else { "when the customer authorizes" }
+            )),
+            other => {
+                let allowed = if own_client { "type, client_id, client_secret" } else { "type" };
+                errors.push(format!("unknown field `{other}` of a `{want}` connection (allowed: {allowed})"))
+            }
+        }
+    }
+    if own_client && oauth.client.is_none() {
+        for k in ["client_id", "client_secret"] {
+            if !out.contains_key(k) && (var.required || given.is_some()) {
+                errors.push(format!("`{k}` is required (the definition names no OAuth client)"));
+            }
+        }
+        if given.is_none() && !var.required {
+            return Ok(Value::Null);
+        }
+    }
+    out.insert("connection".into(), Value::String(var.key.clone()));
+    if errors.is_empty() { Ok(Value::Object(out)) } else { Err(errors) }
 }
 
 /// Keys of the variables whose values are secret: `secret` and `connection` variables. Their

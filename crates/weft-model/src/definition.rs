@@ -4,7 +4,7 @@
 //! engine evaluates exactly what the user wrote (see [`crate::expr`]).
 
 use serde_json::{Map, Value};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 /// One integration: metadata, the config wizard and its flows.
@@ -95,6 +95,63 @@ pub struct ConfigVar {
     pub maximum: Option<f64>,
     /// Whether customers see the variable in the embedded marketplace.
     pub customer_visible: bool,
+    /// A `connection` variable whose credentials Weft obtains with OAuth 2.0 (the customer
+    /// authorizes, or the client credentials grant): see [`OAuth2Def`].
+    pub oauth2: Option<OAuth2Def>,
+}
+
+/// How Weft obtains an OAuth 2.0 connection's tokens: the provider's endpoints and scopes, and
+/// the vendor's OAuth app (an organization's `oauth client`, whose secret is in the vault).
+#[derive(Debug, Clone, PartialEq)]
+pub struct OAuth2Def {
+    pub grant: OAuth2Grant,
+    /// Where the customer is sent to authorize (authorization code only).
+    pub authorize_url: Option<String>,
+    pub token_url: String,
+    /// RFC 7009 revocation endpoint, called when the instance is deleted.
+    pub revoke_url: Option<String>,
+    pub scopes: Vec<String>,
+    /// Extra parameters of the authorization request (`audience`, `prompt`, …).
+    pub params: BTreeMap<String, String>,
+    /// The organization's OAuth client (the vendor's app). Without one, a client credentials
+    /// connection's value carries `client_id` and `client_secret` itself.
+    pub client: Option<String>,
+    /// Send a PKCE (S256) challenge with the authorization request (default true).
+    pub pkce: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OAuth2Grant {
+    AuthorizationCode,
+    ClientCredentials,
+}
+
+impl OAuth2Grant {
+    pub const ALL: [OAuth2Grant; 2] = [OAuth2Grant::AuthorizationCode, OAuth2Grant::ClientCredentials];
+
+    /// The name in definitions (`grant: authorization_code`).
+    pub fn name(self) -> &'static str {
+        match self {
+            OAuth2Grant::AuthorizationCode => "authorization_code",
+            OAuth2Grant::ClientCredentials => "client_credentials",
+        }
+    }
+
+    /// The connection `type` of its values (`oauth2_authorization_code`).
+    pub fn connection_type(self) -> &'static str {
+        match self {
+            OAuth2Grant::AuthorizationCode => "oauth2_authorization_code",
+            OAuth2Grant::ClientCredentials => "oauth2_client_credentials",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<OAuth2Grant> {
+        OAuth2Grant::ALL.into_iter().find(|g| g.name() == name)
+    }
+
+    pub fn from_connection_type(t: &str) -> Option<OAuth2Grant> {
+        OAuth2Grant::ALL.into_iter().find(|g| g.connection_type() == t)
+    }
 }
 
 impl ConfigVar {
@@ -114,6 +171,7 @@ impl ConfigVar {
             minimum: None,
             maximum: None,
             customer_visible: true,
+            oauth2: None,
         }
     }
 }

@@ -46,7 +46,10 @@ impl Redactor {
                 VarType::Connection => {
                     r.connection_vars.push(var.key.clone());
                     if let Some(Value::Object(conn)) = config.get(&var.key) {
-                        for v in conn.iter().filter(|(k, _)| *k != "type").map(|(_, v)| v) {
+                        // An OAuth connection's `connection` names its variable: not a secret.
+                        let oauth = conn.get("type").and_then(Value::as_str).is_some_and(|t| t.starts_with("oauth2_"));
+                        let public = |k: &str| k == "type" || (oauth && k == "connection");
+                        for v in conn.iter().filter(|(k, _)| !public(k)).map(|(_, v)| v) {
                             r.add_leaves(v);
                         }
                         if let (Some(Value::String(user)), Some(Value::String(pass))) =

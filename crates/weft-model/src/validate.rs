@@ -14,15 +14,16 @@
 
 use crate::catalog::{ActionSpec, OperationKind};
 use crate::definition::{
-    BranchArm, ConfigPage, ConfigVar, DataSourceRef, ExecutionRetry, FlowDef, IntegrationDef, OnError, PollSource,
-    PollTrigger, QueueDef, QueueMode, RetryPolicy, Step, StepKind, Trigger, VarType, WebhookMode, WebhookTrigger,
+    BranchArm, ConfigPage, ConfigVar, DataSourceRef, ExecutionRetry, FlowDef, IntegrationDef, OAuth2Def, OAuth2Grant,
+    OnError, PollSource, PollTrigger, QueueDef, QueueMode, RetryPolicy, Step, StepKind, Trigger, VarType, WebhookMode,
+    WebhookTrigger,
 };
 use crate::diag::Diagnostic;
 use crate::error::ErrorKind;
 use crate::expr::{Reference, Template, join_index, join_key};
 use crate::parse::{Document, SourceFormat, parse_document};
 use serde_json::{Map, Value};
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
 /// Parses and validates a definition document in one go.
@@ -519,6 +520,7 @@ impl<'a> Checker<'a> {
                 "minimum",
                 "maximum",
                 "customer_visible",
+                "oauth2",
             ],
         );
         let key = self.req_str(m, path, "key");
@@ -562,6 +564,7 @@ impl<'a> Checker<'a> {
                 ("pattern", &[VarType::String, VarType::Secret][..]),
                 ("minimum", &[VarType::Number][..]),
                 ("maximum", &[VarType::Number][..]),
+                ("oauth2", &[VarType::Connection][..]),
             ];
             for (field, types) in only {
                 if m.contains_key(field) && !types.contains(&t) {
@@ -609,6 +612,10 @@ impl<'a> Checker<'a> {
                 }
                 self.data_source(v, &dpath)
             }
+            _ => None,
+        };
+        let oauth2 = match m.get("oauth2") {
+            Some(v) if var_type == Some(VarType::Connection) => self.oauth2(v, &join_key(path, "oauth2")),
             _ => None,
         };
         let schema = m.get("schema").cloned();
@@ -734,6 +741,122 @@ impl<'a> Checker<'a> {
             minimum,
             maximum,
             customer_visible,
+            oauth2,
+        })
+    }
+
+    /// A connection variable's `oauth2`: the grant, the provider's endpoints, scopes and the
+    /// organization's OAuth client.
+    fn oauth2(&mut self, v: &Value, path: &str) -> Option<OAuth2Def> {
+        let m = self.object(v, path)?;
+        self.unknown_fields(
+            m,
+            path,
+            &["grant", "authorize_url", "token_url", "revoke_url", "scopes", "params", "client", "pkce"],
+        );
+        let grant = match self.req_str(m, path, "grant") {
+            Some(g) => match OAuth2Grant::from_name(&g) {
+                Some(g) => Some(g),
+                None => {
+                    let known = list_names(OAuth2Grant::ALL.iter().map(|g| g.name()));
+                    self.err(&join_key(path, "grant"), format!("unknown grant `{g}` (known: {known})"));
+                    None
+                }
+            },
+            None => None,
+        };
+        let mut url = |field: &str, required: bool| {
+            let fpath = join_key(path, field);
+            let u = if required { self.req_str(m, path, field) } else { self.opt_str(m, path, field) }?;
+            let rest = u.strip_prefix("https://").or_else(|| u.strip_prefix("http://"));
+            match rest {
+                Some(r) if !r.is_empty() && !r.starts_with('/') && !u.contains(char::is_whitespace) => Some(u),
+                _ => {
+                    self.err(&fpath, format!("`{u}` is not an absolute http(s) URL"));
+                    None
+                }
+            }
+        };
+        let needs_authorize = grant == Some(OAuth2Grant::AuthorizationCode);
+        let authorize_url = url("authorize_url", needs_authorize);
+        let token_url = url("token_url", true);
+        let revoke_url = url("revoke_url", false);
+        if grant == Some(OAuth2Grant::ClientCredentials) && m.contains_key("authorize_url") {
+            self.err_key(
+                &join_key(path, "authorize_url"),
+                "the client credentials grant has no authorization step: remove `authorize_url`",
+            );
+        }
+        let mut scopes = Vec::new();
+        if let Some(v) = m.get("scopes").filter(|v| !v.is_null()) {
+            let spath = join_key(path, "scopes");
+            if let Some(items) = self.list(v, &spath) {
+                for (i, s) in items.iter().enumerate() {
+                    match s {
+                        Value::String(s) if !s.is_empty() && !s.contains(char::is_whitespace) => scopes.push(s.clone()),
+                        other => self.err(
+                            &join_index(&spath, i),
+                            format!("a scope is a non-empty string without spaces, found {}", shown(other)),
+                        ),
+                    }
+                }
+            }
+        }
+        let mut params = BTreeMap::new();
+        if let Some(v) = m.get("params").filter(|v| !v.is_null()) {
+            let ppath = join_key(path, "params");
+            if let Some(obj) = self.object(v, &ppath) {
+                for (k, v) in obj {
+                    const OURS: [&str; 7] = [
+                        "client_id",
+                        "redirect_uri",
+                        "response_type",
+                        "scope",
+                        "state",
+                        "code_challenge",
+                        "code_challenge_method",
+                    ];
+                    if OURS.contains(&k.as_str()) {
+                        self.err_key(&join_key(&ppath, k), format!("`{k}` is set by Weft; it cannot be overridden"));
+                        continue;
+                    }
+                    match v {
+                        Value::String(s) => {
+                            params.insert(k.clone(), s.clone());
+                        }
+                        other => {
+                            self.err(&join_key(&ppath, k), format!("expected a string, found {}", describe(other)))
+                        }
+                    }
+                }
+            }
+        }
+        let client = self.opt_str(m, path, "client");
+        if let Some(c) = &client
+            && !is_integration_key(c)
+        {
+            self.err(
+                &join_key(path, "client"),
+                format!("invalid OAuth client key `{c}`: use lowercase letters, digits, `-` and `_`"),
+            );
+        }
+        if needs_authorize && client.is_none() {
+            self.err(
+                &join_key(path, "client"),
+                "the authorization code grant needs `client`: the organization's OAuth client (the vendor's app) \
+                 whose id and secret Weft sends to the provider",
+            );
+        }
+        let pkce = self.opt_bool(m, path, "pkce", true);
+        Some(OAuth2Def {
+            grant: grant?,
+            authorize_url,
+            token_url: token_url?,
+            revoke_url,
+            scopes,
+            params,
+            client,
+            pkce,
         })
     }
 

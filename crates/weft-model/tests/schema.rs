@@ -390,6 +390,36 @@ fn invalid_documents_are_refused_by_schema_and_validation() {
             "/flows/0/steps/0/on_error",
         ),
         ("bad step key", flow(json!([{"key": "1st", "transform": 1}])), "/flows/0/steps/0/key"),
+        (
+            "oauth2 on a string",
+            with_var(json!({"key": "v", "type": "string", "oauth2": {"grant": "client_credentials",
+                "token_url": "https://auth.example.com/token"}})),
+            "/config/0/vars/0",
+        ),
+        (
+            "authorization code without a client",
+            with_var(json!({"key": "v", "type": "connection", "oauth2": {"grant": "authorization_code",
+                "authorize_url": "https://auth.example.com/authorize", "token_url": "https://auth.example.com/token"}})),
+            "/config/0/vars/0/oauth2",
+        ),
+        (
+            "client credentials with an authorize URL",
+            with_var(json!({"key": "v", "type": "connection", "oauth2": {"grant": "client_credentials",
+                "authorize_url": "https://auth.example.com/authorize", "token_url": "https://auth.example.com/token"}})),
+            "/config/0/vars/0/oauth2",
+        ),
+        (
+            "relative token URL",
+            with_var(json!({"key": "v", "type": "connection", "oauth2": {"grant": "client_credentials",
+                "token_url": "/token"}})),
+            "/config/0/vars/0/oauth2/token_url",
+        ),
+        (
+            "unknown grant",
+            with_var(json!({"key": "v", "type": "connection", "oauth2": {"grant": "password",
+                "token_url": "https://auth.example.com/token"}})),
+            "/config/0/vars/0/oauth2/grant",
+        ),
     ];
     let validator = schema();
     let actions = catalog();

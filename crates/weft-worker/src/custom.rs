@@ -263,6 +263,16 @@ impl Worker {
         Ok((call, Arc::new(DirectServices { db: self.db().clone(), scope, log: cx.log.clone() })))
     }
 
+    /// A call's input outside an execution with an OAuth connection's token in place of its
+    /// reference (see [`crate::oauth::with_token`]).
+    async fn with_oauth_token(&self, instance: &Instance, input: Value) -> Result<Value, StepError> {
+        let loaded = self
+            .load_version(&instance.org_id, &instance.integration_id, instance.version)
+            .await
+            .map_err(|e| StepError::new(ErrorKind::Component, e.to_string()))?;
+        Ok(crate::oauth::with_token(self.oauth(), instance, &loaded.def, input).await?.0)
+    }
+
     /// Runs an action outside any execution (a poll trigger's): a built-in one through the
     /// registry; one of a custom component at the version `pins` names, in the sandbox, its
     /// state (of the instance) read and written at once.
@@ -275,6 +285,7 @@ impl Worker {
         input: Value,
         cx: &ActionContext,
     ) -> Result<Value, StepError> {
+        let input = self.with_oauth_token(instance, input).await?;
         let Some((key, version)) = pinned(action, pins) else {
             return self.registry().run(action, input, cx).await;
         };
@@ -295,6 +306,7 @@ impl Worker {
         cursor: Option<&Value>,
         cx: &ActionContext,
     ) -> Result<PollOutput, StepError> {
+        let input = self.with_oauth_token(instance, input).await?;
         let Some((key, version)) = pinned(trigger, pins) else {
             return Err(not_pinned("trigger", trigger));
         };

@@ -94,6 +94,8 @@ pub struct Worker {
 
 struct Inner {
     db: Db,
+    /// Gives steps OAuth access tokens, refreshed single-flight across nodes.
+    oauth: crate::oauth::OAuth,
     registry: Arc<Registry>,
     custom: CustomComponents,
     cache: FlowCache,
@@ -144,9 +146,13 @@ impl Worker {
         let cache = FlowCache::new(actions);
         let slots = Arc::new(Semaphore::new(cfg.concurrency.max(1)));
         let custom = CustomComponents::new(db.clone(), cfg.wasm.clone(), cfg.component_limits.clone());
+        // Building fails only on a broken TLS setup, as for the built-in HTTP component.
+        let oauth = crate::oauth::OAuth::new(db.clone(), cfg.wasm.egress.clone(), cfg.node_id.clone())
+            .expect("the OAuth HTTP client builds");
         Worker {
             inner: Arc::new(Inner {
                 db,
+                oauth,
                 registry,
                 custom,
                 cache,
@@ -157,6 +163,11 @@ impl Worker {
                 abandon: watch::Sender::new(false),
             }),
         }
+    }
+
+    /// This node's OAuth 2.0 client (authorization, callback, tokens).
+    pub fn oauth(&self) -> &crate::oauth::OAuth {
+        &self.inner.oauth
     }
 
     pub fn config(&self) -> &WorkerConfig {
@@ -460,7 +471,9 @@ impl Worker {
             // Only custom components see them: not built per execution of built-ins-only flows.
             webhook_urls: if loaded.components.is_empty() { Vec::new() } else { self.webhook_urls(&instance) },
             resumed: matches!(start, Start::Resume(_)),
-            redactor,
+            redactor: std::sync::RwLock::new(redactor),
+            instance: instance.clone(),
+            def: loaded.clone(),
             // A resumed run counts on from the lines stored before (the limit is per execution).
             buffers: Mutex::new(Buffers { log_count: exe.log_lines.max(0) as usize, ..Buffers::default() }),
             respond,
@@ -479,8 +492,8 @@ impl Worker {
             RunStatus::Canceled => ExecutionStatus::Canceled,
             _ => ExecutionStatus::Failed,
         };
-        let result = result.map(|r| shared.redactor.redact_value(&r));
-        let error = error.map(|e| shared.redactor.redact_value(&serde_json::to_value(e).expect("step error json")));
+        let result = result.map(|r| shared.redactor().redact_value(&r));
+        let error = error.map(|e| shared.redactor().redact_value(&serde_json::to_value(e).expect("step error json")));
         let (steps, logs, response) = shared.take_buffers();
         if exe_status == ExecutionStatus::Failed {
             let retry = loaded.def.flows.iter().find(|f| f.key == exe.flow_key).and_then(|f| f.retry.as_ref());
@@ -591,7 +604,11 @@ struct Shared {
     webhook_urls: Vec<(String, String)>,
     /// The run continues from a checkpoint, whose secret values were redacted.
     resumed: bool,
-    redactor: Redactor,
+    /// Grows when a step gets an OAuth access token (see `with_oauth_token`).
+    redactor: std::sync::RwLock<Redactor>,
+    /// The instance as read at the start (its config opened), for OAuth connections.
+    instance: Instance,
+    def: Arc<LoadedVersion>,
     buffers: Mutex<Buffers>,
     respond: Arc<Mutex<Option<oneshot::Sender<SyncOutcome>>>>,
     /// The instance's `store_payloads`: when false, step inputs and outputs are never written
@@ -623,6 +640,21 @@ struct Buffers {
 }
 
 impl Shared {
+    fn redactor(&self) -> std::sync::RwLockReadGuard<'_, Redactor> {
+        self.redactor.read().expect("redactor lock")
+    }
+
+    /// The call's input with an OAuth connection's token in place of its reference (see
+    /// [`crate::oauth::with_token`]); the token is redacted from then on wherever it appears.
+    async fn with_oauth_token(&self, input: Value) -> Result<Value, StepError> {
+        let (input, token) =
+            crate::oauth::with_token(&self.worker.inner.oauth, &self.instance, &self.def.def, input).await?;
+        if let Some(t) = token {
+            self.redactor.write().expect("redactor lock").add_secret(&t.token);
+        }
+        Ok(input)
+    }
+
     fn log(&self, level: LogLevel, step_path: Option<String>, message: String) {
         let max = self.worker.inner.cfg.max_log_lines;
         let mut b = self.buffers.lock().expect("buffers lock");
@@ -633,13 +665,13 @@ impl Shared {
         let (level, message) = if b.log_count == max + 1 {
             (LogLevel::Warn, format!("log limit of {max} lines per execution reached; further lines are dropped"))
         } else {
-            (level, self.redactor.redact_str(&message))
+            (level, self.redactor().redact_str(&message))
         };
         b.logs.push(LogRow { seq: 0, at: now_ms(), level: level.name().into(), step_path, message });
     }
 
     fn record_step(&self, prefix: &str, r: StepRecord) {
-        let red = |v: Option<Value>| v.map(|v| self.redactor.redact_value(&v));
+        let red = |v: Option<Value>| v.map(|v| self.redactor().redact_value(&v));
         let payload = |v: Option<Value>| if self.store_payloads { red(v) } else { None };
         let row = StepRow {
             seq: 0,
@@ -673,7 +705,7 @@ impl Shared {
         if let Some(obj) = state.as_object_mut() {
             obj.remove("trigger");
         }
-        self.redactor.redact_value(&state)
+        self.redactor().redact_value(&state)
     }
 
     /// Says so when a call about to run after a restart carries a value redacted from the
@@ -682,7 +714,7 @@ impl Shared {
     /// not affected: [`resume`] evaluates the inputs of calls in flight again with the real
     /// config.)
     fn warn_redacted_input(&self, path: &str, input: &Value) {
-        if self.resumed && !self.redactor.is_empty() && contains_str(input, REDACTED) {
+        if self.resumed && !self.redactor().is_empty() && contains_str(input, REDACTED) {
             self.log(
                 LogLevel::Warn,
                 Some(path.to_string()),
@@ -1080,6 +1112,10 @@ fn handle(
                     .and_then(|(key, _)| Some((key.to_string(), shared.components.get(key)?.clone())));
                 inflight.push(
                     async move {
+                        let input = match shared2.with_oauth_token(input).await {
+                            Ok(i) => i,
+                            Err(e) => return (call, Err(e)),
+                        };
                         let run = async {
                             match custom {
                                 Some((key, version)) => shared2.run_custom(&key, &version, &action, input, &cx).await,
@@ -1162,7 +1198,7 @@ fn handle(
             Command::Respond { status, headers, body } => {
                 // Only the execution's own flow answers the webhook.
                 if depth == 0 {
-                    let body = shared.redactor.redact_value(&body);
+                    let body = shared.redactor().redact_value(&body);
                     shared.buffers.lock().expect("buffers lock").response =
                         Some(json!({"status": status, "headers": headers, "body": body}));
                     if let Some(tx) = shared.respond.lock().expect("respond lock").take() {

@@ -13,11 +13,13 @@
 mod cache;
 mod custom;
 mod execute;
+pub mod oauth;
 pub mod schedule;
 mod scheduler;
 
 pub use cache::{FlowCache, LoadError, LoadedVersion};
 pub use custom::{CustomComponents, PinError};
 pub use execute::{SyncOutcome, Worker, WorkerConfig};
+pub use oauth::{OAuth, OAuthError};
 pub use schedule::{CronSchedule, Firing, ScheduleError};
 pub use scheduler::{PruneConfig, Scheduler, SchedulerConfig, prune_pass};

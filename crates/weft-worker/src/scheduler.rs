@@ -85,6 +85,11 @@ pub struct Scheduler {
     prune: Option<PruneConfig>,
 }
 
+/// How often the scheduler looks for OAuth tokens about to expire.
+const OAUTH_REFRESH_EVERY: Duration = Duration::from_secs(30);
+/// How far ahead of its expiry the scheduler refreshes a token.
+pub const OAUTH_REFRESH_AHEAD: Duration = Duration::from_secs(300);
+
 fn now_ms() -> Millis {
     chrono::Utc::now().timestamp_millis()
 }
@@ -111,6 +116,8 @@ impl Scheduler {
         let mut prune_ticks = tokio::time::interval(every);
         prune_ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut pruning: Option<tokio::task::JoinHandle<PruneReport>> = None;
+        let mut refresh_ticks = tokio::time::interval(OAUTH_REFRESH_EVERY);
+        refresh_ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 _ = &mut shutdown => {
@@ -127,11 +134,32 @@ impl Scheduler {
                     }
                     continue;
                 }
+                _ = refresh_ticks.tick() => {
+                    if let Err(e) = self.refresh_oauth().await {
+                        tracing::warn!(error = %e, "scheduler: refreshing expiring OAuth tokens failed; retrying later");
+                    }
+                    continue;
+                }
             }
             if let Err(e) = self.fire_due(now_ms()).await {
                 tracing::warn!(error = %e, "scheduler: reading or firing due schedules failed; retrying next tick");
             }
         }
+    }
+
+    /// Refreshes the OAuth tokens that expire within [`OAUTH_REFRESH_AHEAD`], so steps seldom
+    /// wait for a refresh (a refresh made by another node meanwhile is not repeated).
+    pub async fn refresh_oauth(&self) -> Result<usize, crate::OAuthError> {
+        let w = &self.worker;
+        let load = |org: String, id: String| async move {
+            let Some(instance) = w.db().get_instance(&org, &id).await? else { return Ok(None) };
+            let loaded = w
+                .load_version(&org, &instance.integration_id, instance.version)
+                .await
+                .map_err(|e| crate::OAuthError::Config(e.to_string()))?;
+            Ok(Some((instance, loaded.def.clone())))
+        };
+        w.oauth().refresh_expiring(OAUTH_REFRESH_AHEAD, 100, load).await
     }
 
     /// One tick: fires every schedule due at `now`. Returns how many executions this scheduler

@@ -292,6 +292,12 @@ pub async fn get(State(s): State<AppState>, auth: Auth, Path(id): Path<String>) 
     responses((status = 204), (status = 404, description = "no such instance")))]
 pub async fn delete(State(s): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<StatusCode> {
     auth.require(Permission::Operate)?;
+    // Its OAuth tokens are revoked at the providers first (best effort), then deleted with it.
+    if let Some(i) = s.db.get_instance(auth.org(), &id).await?
+        && let Ok(loaded) = s.worker.load_version(auth.org(), &i.integration_id, i.version).await
+    {
+        s.worker.oauth().revoke_instance(&i, &loaded.def).await;
+    }
     s.db.delete_instance(auth.org(), &id).await.map_err(|e| ApiError::from_db("instance", e))?;
     s.targets.clear();
     Ok(StatusCode::NO_CONTENT)

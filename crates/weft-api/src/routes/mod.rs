@@ -1,7 +1,8 @@
 //! Route table: one module per resource. `api_routes` are under `/api/v1` and in the OpenAPI
-//! document; `public_routes` are webhooks and probes.
+//! document; `public_routes` are webhooks, the OAuth callback and probes.
 
 mod components;
+mod connections;
 mod customers;
 mod executions;
 mod health;
@@ -43,12 +44,17 @@ pub fn api_routes(r: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
         .routes(routes!(components::publish, components::list))
         .routes(routes!(components::get))
         .routes(routes!(wizard::options))
+        .routes(routes!(connections::list_clients))
+        .routes(routes!(connections::put_client, connections::delete_client))
+        .routes(routes!(connections::list))
+        .routes(routes!(connections::authorize))
 }
 
 pub fn public_routes() -> axum::Router<AppState> {
     use axum::routing::{any, get};
     axum::Router::new()
         .route("/hooks/{token}", any(hooks::receive))
+        .route("/oauth2/callback", get(connections::callback))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
 }

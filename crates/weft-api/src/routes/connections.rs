@@ -1,0 +1,331 @@
+//! Connections: the organization's OAuth clients (the vendor's apps, secrets in the vault), an
+//! instance's connections with their status, starting an OAuth authorization for one, and the
+//! public callback `/oauth2/callback` the provider sends the customer back to.
+
+use crate::AppState;
+use crate::auth::Auth;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::JsonBody;
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
+use weft_db::ConnectionStatus;
+use weft_model::Permission;
+use weft_model::definition::{IntegrationDef, VarType};
+use weft_worker::OAuthError;
+
+/// The redirect URI registered with providers: `<public URL>/oauth2/callback`.
+pub(crate) fn redirect_uri(s: &AppState) -> String {
+    format!("{}/oauth2/callback", s.cfg.public_url.trim_end_matches('/'))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OAuthClientBody {
+    /// The client id the provider gave the vendor's app.
+    client_id: String,
+    /// Its secret: stored encrypted, never shown again.
+    client_secret: String,
+}
+
+/// An OAuth client, without its secret.
+#[derive(Serialize, ToSchema)]
+pub struct OAuthClientView {
+    key: String,
+    client_id: String,
+    /// Always `"[redacted]"`: the secret is never shown.
+    client_secret: String,
+    created_at: i64,
+    updated_at: i64,
+}
+
+fn client_view(key: String, client_id: String, created_at: i64, updated_at: i64) -> OAuthClientView {
+    OAuthClientView { key, client_id, client_secret: weft_model::redact::REDACTED.into(), created_at, updated_at }
+}
+
+fn check_client_key(key: &str) -> ApiResult<()> {
+    let ok = !key.is_empty()
+        && key.len() <= 63
+        && key.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_' || c == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(format!(
+            "OAuth client key `{key}`: use 1 to 63 lowercase letters, digits, `-` and `_`"
+        )))
+    }
+}
+
+/// Store the organization's OAuth client (the vendor's app at a provider) under `key`, the name
+/// integration definitions give in `oauth2.client`. Replaces a client of that key.
+#[utoipa::path(put, path = "/oauth-clients/{key}", tag = "connections", params(("key" = String, Path)),
+    request_body = OAuthClientBody,
+    responses((status = 200, body = OAuthClientView), (status = 400, description = "bad key or empty fields")))]
+pub async fn put_client(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path(key): Path<String>,
+    JsonBody(b): JsonBody<OAuthClientBody>,
+) -> ApiResult<Json<OAuthClientView>> {
+    auth.require(Permission::Administer)?;
+    check_client_key(&key)?;
+    for (field, v) in [("client_id", &b.client_id), ("client_secret", &b.client_secret)] {
+        if v.trim().is_empty() {
+            return Err(ApiError::bad_request(format!("{field}: must not be empty")));
+        }
+    }
+    let c = s.db.put_oauth_client(auth.org(), &key, &b.client_id, &b.client_secret, super::now_ms()).await?;
+    Ok(Json(client_view(c.key.clone(), c.client_id.clone(), c.created_at, c.updated_at)))
+}
+
+/// The organization's OAuth clients (secrets redacted).
+#[utoipa::path(get, path = "/oauth-clients", tag = "connections",
+    responses((status = 200, body = [OAuthClientView])))]
+pub async fn list_clients(State(s): State<AppState>, auth: Auth) -> ApiResult<Json<Vec<OAuthClientView>>> {
+    auth.require(Permission::Read)?;
+    let rows = s.db.list_oauth_clients(auth.org()).await?;
+    Ok(Json(rows.into_iter().map(|(k, id, c, u)| client_view(k, id, c, u)).collect()))
+}
+
+/// Delete an OAuth client. Connections that use it cannot refresh until it is stored again.
+#[utoipa::path(delete, path = "/oauth-clients/{key}", tag = "connections", params(("key" = String, Path)),
+    responses((status = 204), (status = 404, description = "no such client")))]
+pub async fn delete_client(State(s): State<AppState>, auth: Auth, Path(key): Path<String>) -> ApiResult<StatusCode> {
+    auth.require(Permission::Administer)?;
+    s.db.delete_oauth_client(auth.org(), &key).await.map_err(|e| ApiError::from_db("OAuth client", e))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// One connection of an instance and its health.
+#[derive(Serialize, ToSchema)]
+pub struct ConnectionView {
+    /// The config variable.
+    key: String,
+    /// `bearer`, `basic`, `api_key`, …, `oauth2_authorization_code`, `oauth2_client_credentials`.
+    #[serde(rename = "type")]
+    conn_type: Option<String>,
+    /// `ok`, `needs_authorization` (no credentials yet, or the customer must authorize again),
+    /// `error` (the last token request failed: see `message`).
+    status: String,
+    /// Why, when not `ok` (the provider's error), never a secret.
+    message: Option<String>,
+    /// When the status was last established (unix ms).
+    checked_at: Option<i64>,
+    /// When the current access token expires (unix ms), for OAuth connections.
+    expires_at: Option<i64>,
+}
+
+async fn instance_and_def(
+    s: &AppState,
+    org: &str,
+    id: &str,
+) -> ApiResult<(weft_db::Instance, std::sync::Arc<weft_worker::LoadedVersion>)> {
+    let i = super::instances::find(s, org, id).await?;
+    let loaded = super::instances::load_version(s, org, &i.integration_id, i.version).await?;
+    Ok((i, loaded))
+}
+
+/// The connections of an instance: every `connection` variable with its status.
+#[utoipa::path(get, path = "/instances/{id}/connections", tag = "connections", params(("id" = String, Path)),
+    responses((status = 200, body = [ConnectionView]), (status = 404, description = "no such instance")))]
+pub async fn list(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Vec<ConnectionView>>> {
+    auth.require(Permission::Read)?;
+    let (i, loaded) = instance_and_def(&s, auth.org(), &id).await?;
+    let stored = s.db.instance_connections(auth.org(), &i.id).await?;
+    Ok(Json(connection_views(&loaded.def, &i, &stored)))
+}
+
+fn connection_views(
+    def: &IntegrationDef,
+    i: &weft_db::Instance,
+    stored: &[weft_db::Connection],
+) -> Vec<ConnectionView> {
+    def.config_vars()
+        .filter(|v| v.var_type == VarType::Connection)
+        .map(|v| {
+            let value = i.config.get(&v.key).filter(|x| !x.is_null());
+            let conn_type = match &v.oauth2 {
+                Some(o) => Some(o.grant.connection_type().to_string()),
+                None => value.and_then(|x| x.get("type")).and_then(|t| t.as_str()).map(str::to_string),
+            };
+            match (&v.oauth2, stored.iter().find(|c| c.key == v.key)) {
+                (Some(_), Some(c)) => ConnectionView {
+                    key: v.key.clone(),
+                    conn_type,
+                    status: c.status.as_str().into(),
+                    message: c.message.clone(),
+                    checked_at: c.checked_at,
+                    expires_at: c.expires_at,
+                },
+                // A client credentials connection gets its first token when a step needs one.
+                (Some(o), None) => ConnectionView {
+                    key: v.key.clone(),
+                    conn_type,
+                    status: match (o.grant, value) {
+                        (weft_model::definition::OAuth2Grant::ClientCredentials, Some(_)) => "ok",
+                        _ => ConnectionStatus::NeedsAuthorization.as_str(),
+                    }
+                    .into(),
+                    message: None,
+                    checked_at: None,
+                    expires_at: None,
+                },
+                (None, _) => ConnectionView {
+                    key: v.key.clone(),
+                    conn_type,
+                    status: if value.is_some() { "ok" } else { ConnectionStatus::NeedsAuthorization.as_str() }.into(),
+                    message: value.is_none().then(|| "no credentials were given for this connection".to_string()),
+                    checked_at: value.is_some().then_some(i.updated_at),
+                    expires_at: None,
+                },
+            }
+        })
+        .collect()
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct AuthorizeBody {
+    /// Where to send the customer once the connection is authorized (default: Weft's page).
+    success_url: Option<String>,
+    /// Where to send them when it failed (default: Weft's page with the reason).
+    failure_url: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AuthorizeView {
+    /// Send the customer here (a popup or a redirect); the provider returns them to
+    /// `redirect_uri`, which stores the tokens.
+    authorize_url: String,
+    /// The callback to register with the provider for the vendor's app.
+    redirect_uri: String,
+    /// The authorization must be completed before this time (unix ms).
+    expires_at: i64,
+}
+
+fn check_page_url(field: &str, url: &Option<String>) -> ApiResult<()> {
+    match url {
+        Some(u) if !(u.starts_with("https://") || u.starts_with("http://")) || u.contains(char::is_whitespace) => {
+            Err(ApiError::bad_request(format!("{field}: `{u}` is not an absolute http(s) URL")))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Start the OAuth 2.0 authorization of one of an instance's connections: the URL to send the
+/// customer to. The state is bound to this connection and used once; PKCE when the definition
+/// asks for it (the default).
+#[utoipa::path(post, path = "/instances/{id}/connections/{key}/authorize", tag = "connections",
+    params(("id" = String, Path), ("key" = String, Path)), request_body(content = AuthorizeBody, description = "optional"),
+    responses((status = 200, body = AuthorizeView), (status = 404, description = "no such instance or variable"),
+              (status = 422, description = "not an OAuth authorization code connection, or its OAuth client is not configured")))]
+pub async fn authorize(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path((id, key)): Path<(String, String)>,
+    body: Option<JsonBody<AuthorizeBody>>,
+) -> ApiResult<Json<AuthorizeView>> {
+    auth.require(Permission::Operate)?;
+    let b = body.map(|JsonBody(b)| b).unwrap_or_default();
+    check_page_url("success_url", &b.success_url)?;
+    check_page_url("failure_url", &b.failure_url)?;
+    let (i, loaded) = instance_and_def(&s, auth.org(), &id).await?;
+    if !loaded.def.config_vars().any(|v| v.key == key && v.var_type == VarType::Connection) {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "connection.not_found",
+            format!("instance {id} has no connection `{key}` (version {} of its integration)", i.version),
+        ));
+    }
+    let redirect = redirect_uri(&s);
+    let started = s
+        .worker
+        .oauth()
+        .start(&i, &loaded.def, &key, &redirect, b.success_url.as_deref(), b.failure_url.as_deref())
+        .await
+        .map_err(oauth_error)?;
+    Ok(Json(AuthorizeView { authorize_url: started.url, redirect_uri: redirect, expires_at: started.expires_at }))
+}
+
+pub(crate) fn oauth_error(e: OAuthError) -> ApiError {
+    match e {
+        OAuthError::Db(e) => ApiError::from(e),
+        OAuthError::Config(m) => ApiError::invalid("connection.not_authorizable", m, json!(null)),
+        OAuthError::NeedsAuthorization(m) => ApiError::invalid("connection.needs_authorization", m, json!(null)),
+        OAuthError::Refused(m) => ApiError::new(StatusCode::BAD_GATEWAY, "connection.refused", m),
+        OAuthError::Unreachable(m) => ApiError::new(StatusCode::BAD_GATEWAY, "connection.unreachable", m),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CallbackQuery {
+    state: Option<String>,
+    code: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+/// `GET /oauth2/callback`: where providers send the customer back. Public (the state is the
+/// credential); answers with the vendor's page (a redirect with `status`, `instance`,
+/// `connection` and, on failure, `message`) or Weft's own.
+pub async fn callback(State(s): State<AppState>, Query(q): Query<CallbackQuery>) -> Response {
+    let Some(state) = q.state.filter(|x| !x.is_empty()) else {
+        return page(StatusCode::BAD_REQUEST, false, "The link has no `state`: start the authorization again.");
+    };
+    let db = s.db.clone();
+    let worker = s.worker.clone();
+    let load = |org: String, id: String| async move {
+        let Some(i) = db.get_instance(&org, &id).await? else { return Ok(None) };
+        let loaded = worker
+            .load_version(&org, &i.integration_id, i.version)
+            .await
+            .map_err(|e| OAuthError::Config(e.to_string()))?;
+        Ok(Some((i, loaded.def.clone())))
+    };
+    let error = q.error.as_deref().map(|e| (e, q.error_description.as_deref()));
+    let outcome = s.worker.oauth().callback(&state, q.code.as_deref(), error, &redirect_uri(&s), load).await;
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(e) => {
+            tracing::error!(error = %e, "OAuth callback failed");
+            return page(StatusCode::INTERNAL_SERVER_ERROR, false, "Weft could not complete the authorization.");
+        }
+    };
+    if let Some(target) = &outcome.redirect {
+        let mut params: Vec<(&str, String)> =
+            vec![("status", if outcome.result.is_ok() { "ok" } else { "error" }.to_string())];
+        if let Some((_, instance, key)) = &outcome.connection {
+            params.push(("instance", instance.clone()));
+            params.push(("connection", key.clone()));
+        }
+        if let Err(m) = &outcome.result {
+            params.push(("message", m.clone()));
+        }
+        let query = form_urlencoded::Serializer::new(String::new()).extend_pairs(params).finish();
+        let sep = if target.contains('?') { '&' } else { '?' };
+        return Redirect::to(&format!("{target}{sep}{query}")).into_response();
+    }
+    match outcome.result {
+        Ok(()) => page(StatusCode::OK, true, "The connection is authorized. You can close this window."),
+        Err(m) => page(StatusCode::BAD_REQUEST, false, &m),
+    }
+}
+
+/// Weft's own result page.
+fn page(status: StatusCode, ok: bool, message: &str) -> Response {
+    let escaped = message.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;");
+    let title = if ok { "Connected" } else { "Not connected" };
+    let html = format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{title}</title></head>\
+         <body style=\"font-family:sans-serif;margin:3em\"><h1>{title}</h1><p>{escaped}</p></body></html>"
+    );
+    (status, Html(html)).into_response()
+}
