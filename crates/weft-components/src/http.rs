@@ -85,7 +85,7 @@ impl HttpComponent {
                     "connection",
                     InputType::Any,
                     false,
-                    "Credentials: {type: bearer, token} | {type: basic, username, password} | {type: api_key, header, value} | {type: oauth2, access_token}.",
+                    "Credentials: {type: bearer, token} | {type: basic, username, password} | {type: api_key, header | query, value} | {type: oauth2, access_token}.",
                 ),
                 spec("fail_on_status", InputType::Boolean, false, "Fail the step on a status >= 400 (default true)."),
                 spec("follow_redirects", InputType::Boolean, false, "Follow redirects, at most 10 (default true)."),
@@ -194,7 +194,7 @@ impl Request {
 
         let mut sensitive = vec![header::AUTHORIZATION, header::COOKIE, header::PROXY_AUTHORIZATION];
         if let Some(conn) = inputs.get("connection") {
-            apply_connection(conn, &mut headers, &mut sensitive)?;
+            apply_connection(conn, &mut url, &mut headers, &mut sensitive)?;
         }
 
         let body = match (inputs.take("json"), inputs.get("body")) {
@@ -294,8 +294,14 @@ fn add_query(url: &mut Url, q: &Value) -> Result<(), StepError> {
     Ok(())
 }
 
-/// Adds the connection's credentials as headers. Errors never echo credential values.
-fn apply_connection(conn: &Value, headers: &mut HeaderMap, sensitive: &mut Vec<HeaderName>) -> Result<(), StepError> {
+/// Adds the connection's credentials as a header (or, for an `api_key` with `query`, a query
+/// parameter). Errors never echo credential values.
+fn apply_connection(
+    conn: &Value,
+    url: &mut Url,
+    headers: &mut HeaderMap,
+    sensitive: &mut Vec<HeaderName>,
+) -> Result<(), StepError> {
     let Value::Object(c) = conn else {
         return Err(input_error("connection", format!("expected an object with a type, got {}", type_name(conn))));
     };
@@ -325,6 +331,20 @@ fn apply_connection(conn: &Value, headers: &mut HeaderMap, sensitive: &mut Vec<H
             let encoded = base64::engine::general_purpose::STANDARD.encode(raw);
             (header::AUTHORIZATION, secret_value("password", &format!("Basic {encoded}"))?)
         }
+        "api_key" if c.get("query").is_some_and(|q| !q.is_null()) => {
+            if c.get("header").is_some_and(|h| !h.is_null()) {
+                return Err(input_error("connection.query", "an api_key goes in a `header` or the `query`, not both"));
+            }
+            let param = field("query")?;
+            if param.is_empty() {
+                return Err(input_error("connection.query", "the query parameter's name is empty"));
+            }
+            // An explicit query parameter of that name wins, as an explicit header does.
+            if !url.query_pairs().any(|(k, _)| k == param) {
+                url.query_pairs_mut().append_pair(param, field("value")?);
+            }
+            return Ok(());
+        }
         "api_key" => {
             let header_name = match c.get("header") {
                 None | Some(Value::Null) => "X-API-Key",
@@ -333,6 +353,13 @@ fn apply_connection(conn: &Value, headers: &mut HeaderMap, sensitive: &mut Vec<H
             let name = HeaderName::from_bytes(header_name.as_bytes())
                 .map_err(|_| input_error("connection.header", format!("'{header_name}' is not a valid header name")))?;
             (name, secret_value("value", field("value")?)?)
+        }
+        "custom" => {
+            return Err(input_error(
+                "connection.type",
+                "a custom connection's fields are not applied by http.request: put them where the API wants them \
+                 (e.g. headers: {X-Token: \"{{ config.<variable>.token }}\"})",
+            ));
         }
         other => {
             return Err(input_error(

@@ -178,6 +178,21 @@ async fn connections_inject_credentials() {
         (e.kind, e.message.as_str()),
         (ErrorKind::Input, "connection.token: is required for this connection type")
     );
+    // An API key in the query (percent-encoded); an explicit parameter of that name wins.
+    let conn = json!({"type": "api_key", "query": "api_key", "value": "k 1&2"});
+    let out = request(&allow_loopback(), json!({"url": url, "connection": conn})).await.unwrap();
+    assert_eq!(out["body"]["query"], "api_key=k+1%262");
+    assert!(out["body"]["headers"].get("x-api-key").is_none());
+    let out =
+        request(&allow_loopback(), json!({"url": format!("{url}?api_key=mine"), "connection": conn})).await.unwrap();
+    assert_eq!(out["body"]["query"], "api_key=mine");
+    let both = json!({"type": "api_key", "query": "k", "header": "X-K", "value": "v"});
+    let e = request(&allow_loopback(), json!({"url": url, "connection": both})).await.unwrap_err();
+    assert_eq!(e.message, "connection.query: an api_key goes in a `header` or the `query`, not both");
+    let e = request(&allow_loopback(), json!({"url": url, "connection": {"type": "custom", "token": "t"}}))
+        .await
+        .unwrap_err();
+    assert!(e.message.contains("custom connection's fields are not applied"), "{}", e.message);
     let e = request(&allow_loopback(), json!({"url": url, "connection": {"type": "magic"}})).await.unwrap_err();
     assert!(e.message.starts_with("connection.type: expected one of bearer"), "{}", e.message);
 }
