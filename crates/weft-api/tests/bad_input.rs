@@ -203,6 +203,15 @@ fn every_route(f: &Fixture) -> Vec<Case> {
         c("GET", &format!("/api/v1/instances/{i}/connections"), Body::None, Need::Read, 200),
         // The reference example has no connection: a permitted start is told so.
         c("POST", &format!("/api/v1/instances/{i}/connections/endpoint/authorize"), Body::None, Need::Operate, 404),
+        c(
+            "PUT",
+            "/api/v1/customers/ext:acme/connections/erp",
+            Body::Json(json!({"type": "bearer", "token": "t0ken-value"})),
+            Need::Operate,
+            200,
+        ),
+        c("GET", "/api/v1/customers/ext:acme/connections", Body::None, Need::Read, 200),
+        c("DELETE", "/api/v1/customers/ext:acme/connections/none", Body::None, Need::Operate, 404),
         c("DELETE", &format!("/api/v1/instances/{i}"), Body::None, Need::Operate, 204),
     ]
 }

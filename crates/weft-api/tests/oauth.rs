@@ -40,6 +40,8 @@ struct Provider {
     delay_ms: u64,
     /// Rotate refresh tokens (the old one stops working).
     rotate: bool,
+    /// API keys `/api/keyed` received.
+    keys: Vec<String>,
 }
 
 type Shared = Arc<Mutex<Provider>>;
@@ -148,6 +150,13 @@ async fn contacts(State(p): State<Shared>, headers: HeaderMap) -> Response {
     axum::Json(json!({"contacts": [{"name": "Ada"}], "you_sent": auth})).into_response()
 }
 
+/// An API taking a key in `x-api-key`: records it, and echoes it back.
+async fn keyed(State(p): State<Shared>, headers: HeaderMap) -> axum::Json<Value> {
+    let key = headers.get("x-api-key").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    p.lock().unwrap().keys.push(key.clone());
+    axum::Json(json!({"key": key}))
+}
+
 struct AuthServer {
     url: String,
     p: Shared,
@@ -160,6 +169,7 @@ async fn provider(lifetime: i64) -> AuthServer {
         .route("/token", post(token))
         .route("/revoke", post(revoke))
         .route("/api/contacts", get(contacts))
+        .route("/api/keyed", get(keyed))
         .with_state(p.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -215,7 +225,8 @@ flows:
     )
 }
 
-async fn setup(s: &Server, as_url: &str, grant: &str, config: Value) -> Value {
+/// Stores the vendor's OAuth app as `crm-app`.
+async fn put_client(s: &Server) {
     let (st, c) = s
         .call(
             Some(&s.owner),
@@ -226,6 +237,10 @@ async fn setup(s: &Server, as_url: &str, grant: &str, config: Value) -> Value {
         .await;
     assert_eq!(st, 200, "{c}");
     assert_eq!(c["client_secret"], "[redacted]");
+}
+
+async fn setup(s: &Server, as_url: &str, grant: &str, config: Value) -> Value {
+    put_client(s).await;
     let (st, b) = s.import(&definition(as_url, grant)).await;
     assert_eq!(st, 201, "{b}");
     assert_eq!(s.post("/api/v1/integrations/crm-sync/versions", Value::Null).await.0, 201);
@@ -245,7 +260,8 @@ async fn connection(s: &Server, instance: &str) -> Value {
 
 /// Runs the flow through its sync webhook; returns (status, body).
 async fn run(s: &Server, inst: &Value) -> (u16, Value) {
-    let url = inst["webhooks"]["contacts"].as_str().unwrap();
+    // The first flow's: `contacts` (sync), or `both` of the shared-connections definition.
+    let url = inst["webhooks"].as_object().unwrap().values().next().unwrap().as_str().unwrap();
     s.call(None, "POST", url, Body::Json(json!({}))).await
 }
 
@@ -543,5 +559,141 @@ async fn no_token_or_client_secret_in_the_database_api_or_step_results() {
     assert!(holds(CLIENT_ID), "the scan sees stored rows (the client id is not a secret)");
     for secret in &secrets {
         assert!(!holds(secret), "the database files hold {secret} in plaintext");
+    }
+}
+
+const SHARED_DEF: &str = r#"
+key: shared-conn
+name: Shared connections
+config:
+  - page: Connections
+    vars:
+      - key: crm
+        type: connection
+        oauth2:
+          grant: authorization_code
+          authorize_url: AS/authorize
+          token_url: AS/token
+          client: crm-app
+      - key: keyed
+        type: connection
+flows:
+  - key: both
+    trigger:
+      webhook:
+        mode: sync
+    steps:
+      - key: keyed
+        action: http.request
+        inputs:
+          url: AS/api/keyed
+          connection: "{{ config.keyed }}"
+      - key: contacts
+        action: http.request
+        inputs:
+          url: AS/api/contacts
+          connection: "{{ config.crm }}"
+    result: "{{ steps.keyed.output.body }}"
+"#;
+
+#[tokio::test]
+async fn a_customers_connections_are_shared_by_its_instances_and_by_no_one_else() {
+    let s = start().await;
+    let a = provider(3600).await;
+    put_client(&s).await;
+    assert_eq!(s.import(&SHARED_DEF.replace("AS/", &format!("{}/", a.url))).await.0, 201);
+    assert_eq!(s.post("/api/v1/integrations/shared-conn/versions", Value::Null).await.0, 201);
+    for who in ["acme", "beta"] {
+        assert_eq!(s.post("/api/v1/customers", json!({"external_id": who, "name": who})).await.0, 201);
+    }
+    let s = &s;
+    let put = |who: &str, key: &str, body: Value| {
+        let path = format!("/api/v1/customers/ext:{who}/connections/{key}");
+        async move { s.call(Some(&s.owner), "PUT", &path, Body::Json(body)).await }
+    };
+    let (st, c) =
+        put("acme", "keys", json!({"type": "api_key", "header": "x-api-key", "value": "key-one-5ecr3t"})).await;
+    assert_eq!(st, 200, "{c}");
+    assert_eq!(c["fields"], json!({"type": "api_key", "header": "[redacted]", "value": "[redacted]"}));
+    assert_eq!((c["status"].as_str(), c["type"].as_str()), (Some("ok"), Some("api_key")));
+
+    let shared = json!({"crm": {"customer_connection": "crm"}, "keyed": {"customer_connection": "keys"}});
+    let deploy = |who: &str, config: Value| {
+        let body = json!({"integration": "shared-conn", "customer": format!("ext:{who}"), "config": config});
+        async move { s.post("/api/v1/instances", body).await }
+    };
+    let (st, one) = deploy("acme", shared.clone()).await;
+    assert_eq!(st, 201, "{one}");
+    let (st, two) = deploy("acme", shared.clone()).await;
+    assert_eq!(st, 201, "{two}");
+    let conns = s.get(&format!("/api/v1/instances/{}/connections", one["id"].as_str().unwrap())).await.1;
+    assert_eq!(
+        conns[1],
+        json!({"key": "keyed", "type": "api_key", "customer_connection": "keys", "status": "ok",
+                                "message": null, "checked_at": conns[1]["checked_at"], "expires_at": null})
+    );
+    assert_eq!(conns[0]["status"], "needs_authorization");
+
+    // One authorization, through either instance, serves both.
+    assert_eq!(authorize_instance(s, one["id"].as_str().unwrap(), json!({})).await.0, 200);
+    for inst in [&one, &two] {
+        let (st, body) = run(s, inst).await;
+        assert_eq!(st, 200, "{body}");
+        assert_eq!(body["key"], "[redacted]", "the echoed key is redacted");
+    }
+    assert_eq!(a.p.lock().unwrap().grants, ["authorization_code"]);
+    // Replacing the customer's key changes what every instance sends.
+    let (st, _) =
+        put("acme", "keys", json!({"type": "api_key", "header": "x-api-key", "value": "key-two-5ecr3t"})).await;
+    assert_eq!(st, 200);
+    for inst in [&one, &two] {
+        assert_eq!(run(s, inst).await.0, 200);
+    }
+    assert_eq!(a.p.lock().unwrap().keys, ["key-one-5ecr3t", "key-one-5ecr3t", "key-two-5ecr3t", "key-two-5ecr3t"]);
+
+    // Another customer naming acme's connections gets its own (none): a static one is refused at
+    // deploy; an OAuth one is its own, never authorized, so its steps get nothing of acme's.
+    let (st, e) = deploy("beta", shared.clone()).await;
+    assert_eq!(st, 422, "{e}");
+    assert!(e.to_string().contains("config.keyed") || e["error"]["details"][0]["variable"] == "keyed", "{e}");
+    assert!(e.to_string().contains("the customer has no connection `keys`"), "{e}");
+    assert_eq!(put("beta", "keys", json!({"type": "bearer", "token": "beta-token-5ecr3t"})).await.0, 200);
+    let (st, beta) = deploy("beta", shared.clone()).await;
+    assert_eq!(st, 201, "{beta}");
+    let (st, body) = run(s, &beta).await;
+    assert_eq!(st, 500, "{body}");
+    assert!(body.to_string().contains("needs authorization"), "{body}");
+    assert_eq!(a.p.lock().unwrap().grants, ["authorization_code"], "beta's step reached no token of acme's");
+
+    // A connection in use is not deleted; once unused it is.
+    let (st, e) = s.call(Some(&s.owner), "DELETE", "/api/v1/customers/ext:acme/connections/keys", Body::None).await;
+    assert_error(&(st, e.clone()), 409, "connection.in_use");
+    assert_eq!(e["error"]["details"]["instances"].as_array().unwrap().len(), 2, "{e}");
+    for inst in [&one, &two] {
+        let path = format!("/api/v1/instances/{}", inst["id"].as_str().unwrap());
+        assert_eq!(s.call(Some(&s.owner), "DELETE", &path, Body::None).await.0, 204);
+    }
+    let (st, _) = s.call(Some(&s.owner), "DELETE", "/api/v1/customers/ext:acme/connections/keys", Body::None).await;
+    assert_eq!(st, 204);
+    let (_, left) = s.get("/api/v1/customers/ext:acme/connections").await;
+    assert_eq!(left.as_array().unwrap().len(), 1, "the OAuth one stays: {left}");
+    // Bad input, by name.
+    let (st, e) = put("acme", "keys", json!({"type": "oauth2_authorization_code"})).await;
+    assert_eq!(st, 422, "{e}");
+    assert!(e.to_string().contains("is not given, it is authorized"), "{e}");
+    let (st, e) = put("acme", "Bad Name", json!({"type": "bearer", "token": "x"})).await;
+    assert_eq!(st, 400, "{e}");
+
+    // None of the keys is shown by the API or stored in the clear.
+    let shown = json!([
+        s.get("/api/v1/customers/ext:beta/connections").await.1,
+        s.get("/api/v1/instances").await.1,
+        s.get("/api/v1/executions?limit=100").await.1
+    ])
+    .to_string();
+    let files = ["weft.db", "weft.db-wal"].map(|f| std::fs::read(s.dir.path().join(f)).unwrap_or_default());
+    for secret in ["key-one-5ecr3t", "key-two-5ecr3t", "beta-token-5ecr3t"] {
+        assert!(!shown.contains(secret), "the API shows {secret}");
+        assert!(!files.iter().any(|b| b.windows(secret.len()).any(|w| w == secret.as_bytes())), "{secret} stored");
     }
 }

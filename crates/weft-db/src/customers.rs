@@ -133,6 +133,19 @@ impl Db {
         if instances > 0 {
             return Err(DbError::Conflict(format!("customer has {instances} instances; delete them first")));
         }
+        // The customer's own connections (and their pending authorizations) go with it.
+        sqlx::query(
+            "DELETE FROM oauth_states WHERE connection_id IN (SELECT id FROM connections WHERE org_id = $1 AND customer_id = $2)",
+        )
+        .bind(org)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM connections WHERE org_id = $1 AND customer_id = $2")
+            .bind(org)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         let done = sqlx::query("DELETE FROM customers WHERE org_id = $1 AND id = $2")
             .bind(org)
             .bind(id)

@@ -75,7 +75,7 @@ pub use error::DbError;
 pub use limits::QueuePolicy;
 pub use model::*;
 pub use notify::{Listener, Notification};
-pub use oauth::{Connection, ConnectionStatus, OAuthClient, OAuthState, Tokens};
+pub use oauth::{Connection, ConnectionStatus, OAuthClient, OAuthState, Owner, Tokens};
 pub use retention::{OMITTED_TRIGGER, PruneReport};
 pub use schedules::{NewSchedule, Schedule};
 pub use state::{CasOutcome, ScopeKind, StateError, StateOp, StateScope, StateWrite};

@@ -1,6 +1,7 @@
-//! OAuth 2.0 storage: the vendor's OAuth apps (`oauth_clients`), the OAuth connections of
-//! instances with their tokens and status (`connections`), and pending authorizations
-//! (`oauth_states`).
+//! Connections as objects and OAuth 2.0 storage: the vendor's OAuth apps (`oauth_clients`),
+//! connections (`connections`) owned by an instance (its OAuth connections) or by a customer
+//! (reused by several of its instances: static credentials, or OAuth tokens), with their status,
+//! and pending authorizations (`oauth_states`).
 //!
 //! Every secret here is sealed by the vault, bound to its row: a client's secret to the
 //! organization and client key, a connection's tokens to the connection id, a PKCE verifier to
@@ -105,15 +106,35 @@ impl Drop for Tokens {
     }
 }
 
-/// An OAuth connection of an instance: one per (instance, config variable).
+/// Who a connection belongs to: an instance (keyed by its config variable) or a customer
+/// (keyed by a name the customer's instances refer to with `{customer_connection: <name>}`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Owner {
+    Instance(String),
+    Customer(String),
+}
+
+impl Owner {
+    fn column(&self) -> String {
+        match self {
+            Owner::Instance(id) => format!("instance:{id}"),
+            Owner::Customer(id) => format!("customer:{id}"),
+        }
+    }
+}
+
+/// A connection: one per (owner, key).
 #[derive(Debug, Clone)]
 pub struct Connection {
     pub id: String,
     pub org_id: String,
     pub customer_id: String,
-    pub instance_id: String,
-    /// The config variable.
+    /// `None` for a customer's own connection.
+    pub instance_id: Option<String>,
+    /// The instance's config variable, or the customer connection's name.
     pub key: String,
+    /// A customer's static connection (`{type, …fields}`), opened; `None` for OAuth ones.
+    pub fields: Option<serde_json::Value>,
     pub status: ConnectionStatus,
     /// Why the status is what it is (the provider's error), never a secret.
     pub message: Option<String>,
@@ -135,6 +156,8 @@ pub struct Connection {
 pub struct OAuthState {
     pub org_id: String,
     pub connection_id: String,
+    pub instance_id: String,
+    pub variable: String,
     pub verifier: Option<Zeroizing<String>>,
     pub success_url: Option<String>,
     pub failure_url: Option<String>,
@@ -149,12 +172,16 @@ fn tokens_aad(org: &str, connection: &str) -> Aad {
     Aad::new(org, &format!("connection:{connection}"), "tokens")
 }
 
+fn fields_aad(org: &str, connection: &str) -> Aad {
+    Aad::new(org, &format!("connection:{connection}"), "fields")
+}
+
 fn verifier_aad(org: &str, state_hash: &str) -> Aad {
     Aad::new(org, &format!("oauth_state:{state_hash}"), "verifier")
 }
 
-const CONNECTION_COLUMNS: &str = "id, org_id, customer_id, instance_id, key, status, message, checked_at, tokens, \
-                                  expires_at, lock_owner, lock_until, version, created_at, updated_at";
+const CONNECTION_COLUMNS: &str = "id, org_id, customer_id, instance_id, key, fields, status, message, checked_at, \
+                                  tokens, expires_at, lock_owner, lock_until, version, created_at, updated_at";
 
 impl Db {
     /// Seals `plain` under the current master key, bound to `aad`; `what` names it in errors.
@@ -269,8 +296,18 @@ impl Db {
             }
             None => None,
         };
+        let sealed: Option<String> = row.try_get("fields")?;
+        let fields = match sealed {
+            Some(text) => {
+                let what = format!("connection {id}'s credentials");
+                let bytes = self.open_text(&text, &fields_aad(&org_id, &id), &what)?;
+                Some(serde_json::from_slice(&bytes).map_err(|e| DbError::Secret(format!("{what}: {e}")))?)
+            }
+            None => None,
+        };
         let status: String = row.try_get("status")?;
         Ok(Connection {
+            fields,
             org_id,
             customer_id: row.try_get("customer_id")?,
             instance_id: row.try_get("instance_id")?,
@@ -289,52 +326,138 @@ impl Db {
         })
     }
 
-    /// The OAuth connection of `instance`'s variable `key`, created (`needs_authorization`) if
-    /// there is none yet. The instance must be the organization's.
+    /// The connection `key` of `owner`, created (`needs_authorization`) if there is none yet.
+    /// The owner must be the organization's.
     pub async fn ensure_connection(
         &self,
         org: &str,
-        instance: &str,
+        owner: &Owner,
         key: &str,
         now: Millis,
     ) -> Result<Connection, DbError> {
-        if let Some(c) = self.connection(org, instance, key).await? {
+        if let Some(c) = self.connection(org, owner, key).await? {
             return Ok(c);
         }
-        let customer: Option<String> =
-            sqlx::query_scalar("SELECT customer_id FROM instances WHERE org_id = $1 AND id = $2")
-                .bind(org)
-                .bind(instance)
-                .fetch_optional(&self.read)
-                .await?;
-        let customer = customer.ok_or_else(|| DbError::NotFound(format!("instance {instance}")))?;
+        let (customer, instance) = match owner {
+            Owner::Instance(id) => {
+                let customer: Option<String> =
+                    sqlx::query_scalar("SELECT customer_id FROM instances WHERE org_id = $1 AND id = $2")
+                        .bind(org)
+                        .bind(id)
+                        .fetch_optional(&self.read)
+                        .await?;
+                (customer.ok_or_else(|| DbError::NotFound(format!("instance {id}")))?, Some(id.clone()))
+            }
+            Owner::Customer(id) => {
+                let known: Option<String> =
+                    sqlx::query_scalar("SELECT id FROM customers WHERE org_id = $1 AND id = $2")
+                        .bind(org)
+                        .bind(id)
+                        .fetch_optional(&self.read)
+                        .await?;
+                (known.ok_or_else(|| DbError::NotFound(format!("customer {id}")))?, None)
+            }
+        };
         sqlx::query(
-            "INSERT INTO connections (id, org_id, customer_id, instance_id, key, status, version, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, 'needs_authorization', 0, $6, $6)
-             ON CONFLICT (instance_id, key) DO NOTHING",
+            "INSERT INTO connections (id, org_id, customer_id, instance_id, owner, key, status, version, created_at,
+                                      updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, 'needs_authorization', 0, $7, $7)
+             ON CONFLICT (owner, key) DO NOTHING",
         )
         .bind(new_id("con"))
         .bind(org)
         .bind(&customer)
-        .bind(instance)
+        .bind(&instance)
+        .bind(owner.column())
         .bind(key)
         .bind(now)
         .execute(&self.write)
         .await?;
-        self.connection(org, instance, key).await?.ok_or_else(|| DbError::NotFound(format!("connection {key}")))
+        self.connection(org, owner, key).await?.ok_or_else(|| DbError::NotFound(format!("connection {key}")))
     }
 
-    /// The OAuth connection of `instance`'s variable `key`, with its tokens opened.
-    pub async fn connection(&self, org: &str, instance: &str, key: &str) -> Result<Option<Connection>, DbError> {
+    /// The connection `key` of `owner`, its secrets opened.
+    pub async fn connection(&self, org: &str, owner: &Owner, key: &str) -> Result<Option<Connection>, DbError> {
         let row = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {CONNECTION_COLUMNS} FROM connections WHERE org_id = $1 AND instance_id = $2 AND key = $3"
+            "SELECT {CONNECTION_COLUMNS} FROM connections WHERE org_id = $1 AND owner = $2 AND key = $3"
         )))
         .bind(org)
-        .bind(instance)
+        .bind(owner.column())
         .bind(key)
         .fetch_optional(&self.read)
         .await?;
         row.map(|r| self.connection_from_row(&r)).transpose()
+    }
+
+    /// Stores (or replaces) customer `customer`'s static connection `key`: `value` is the whole
+    /// connection (`{type, …fields}`), sealed. Its status becomes `ok`.
+    pub async fn put_customer_connection(
+        &self,
+        org: &str,
+        customer: &str,
+        key: &str,
+        value: &serde_json::Value,
+        now: Millis,
+    ) -> Result<Connection, DbError> {
+        let owner = Owner::Customer(customer.to_string());
+        let conn = self.ensure_connection(org, &owner, key, now).await?;
+        if conn.tokens.is_some() {
+            return Err(DbError::Conflict(format!(
+                "customer connection `{key}` is an OAuth connection: it is authorized, not given credentials"
+            )));
+        }
+        let json = Zeroizing::new(serde_json::to_vec(value).expect("JSON values serialize"));
+        let sealed =
+            self.seal_text(&json, &fields_aad(org, &conn.id), &format!("customer connection {key}'s credentials"))?;
+        sqlx::query(
+            "UPDATE connections SET fields = $1, status = 'ok', message = NULL, checked_at = $2, updated_at = $2,
+                 version = version + 1
+             WHERE id = $3",
+        )
+        .bind(&sealed)
+        .bind(now)
+        .bind(&conn.id)
+        .execute(&self.write)
+        .await?;
+        self.connection(org, &owner, key).await?.ok_or_else(|| DbError::NotFound(format!("connection {key}")))
+    }
+
+    /// A customer's own connections.
+    pub async fn customer_connections(&self, org: &str, customer: &str) -> Result<Vec<Connection>, DbError> {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {CONNECTION_COLUMNS} FROM connections WHERE org_id = $1 AND owner = $2 ORDER BY key"
+        )))
+        .bind(org)
+        .bind(Owner::Customer(customer.to_string()).column())
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter().map(|r| self.connection_from_row(r)).collect()
+    }
+
+    /// Deletes a customer's connection and its pending authorizations.
+    pub async fn delete_customer_connection(&self, org: &str, customer: &str, key: &str) -> Result<(), DbError> {
+        let owner = Owner::Customer(customer.to_string()).column();
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "DELETE FROM oauth_states WHERE connection_id IN
+                 (SELECT id FROM connections WHERE org_id = $1 AND owner = $2 AND key = $3)",
+        )
+        .bind(org)
+        .bind(&owner)
+        .bind(key)
+        .execute(&mut *tx)
+        .await?;
+        let done = sqlx::query("DELETE FROM connections WHERE org_id = $1 AND owner = $2 AND key = $3")
+            .bind(org)
+            .bind(&owner)
+            .bind(key)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(DbError::NotFound(format!("customer connection {key}")));
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     /// A connection by id (for the callback, which knows only its state's row).
@@ -447,8 +570,9 @@ impl Db {
         Ok(())
     }
 
-    /// Connections whose access token expires before `before` and that can be refreshed:
-    /// `(org, instance, key)`, at most `limit`, soonest first.
+    /// Instances' connections whose access token expires before `before` and that can be
+    /// refreshed: `(org, instance, key)`, at most `limit`, soonest first. (A customer's OAuth
+    /// connection is refreshed when a step needs it: it has no one definition to refresh by.)
     pub async fn connections_expiring(
         &self,
         before: Millis,
@@ -457,6 +581,7 @@ impl Db {
         Ok(sqlx::query_as(
             "SELECT org_id, instance_id, key FROM connections
              WHERE status = 'ok' AND tokens IS NOT NULL AND expires_at IS NOT NULL AND expires_at < $1
+                 AND instance_id IS NOT NULL
              ORDER BY expires_at LIMIT $2",
         )
         .bind(before)
@@ -465,13 +590,15 @@ impl Db {
         .await?)
     }
 
-    /// Records a pending authorization of `connection`: `state` (stored hashed) is what the
-    /// callback brings back; the PKCE `verifier` is sealed.
+    /// Records a pending authorization of `connection`, started from `instance`'s config
+    /// `variable`: `state` (stored hashed) is what the callback brings back; the PKCE
+    /// `verifier` is sealed.
     #[allow(clippy::too_many_arguments)]
     pub async fn insert_oauth_state(
         &self,
         org: &str,
         connection: &str,
+        (instance, variable): (&str, &str),
         state: &str,
         verifier: Option<&str>,
         success_url: Option<&str>,
@@ -487,12 +614,15 @@ impl Db {
         // Expired authorizations nobody completed go as new ones come.
         sqlx::query("DELETE FROM oauth_states WHERE expires_at < $1").bind(now).execute(&mut *tx).await?;
         sqlx::query(
-            "INSERT INTO oauth_states (state_hash, org_id, connection_id, verifier, success_url, failure_url, expires_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO oauth_states (state_hash, org_id, connection_id, instance_id, variable, verifier, success_url,
+                                       failure_url, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(&hash)
         .bind(org)
         .bind(connection)
+        .bind(instance)
+        .bind(variable)
         .bind(&verifier)
         .bind(success_url)
         .bind(failure_url)
@@ -509,7 +639,7 @@ impl Db {
         let hash = sha256_hex(state);
         let row = sqlx::query(
             "DELETE FROM oauth_states WHERE state_hash = $1
-             RETURNING org_id, connection_id, verifier, success_url, failure_url, expires_at",
+             RETURNING org_id, connection_id, instance_id, variable, verifier, success_url, failure_url, expires_at",
         )
         .bind(&hash)
         .fetch_optional(&self.write)
@@ -531,6 +661,8 @@ impl Db {
         Ok(Some(OAuthState {
             org_id,
             connection_id: row.try_get("connection_id")?,
+            instance_id: row.try_get("instance_id")?,
+            variable: row.try_get("variable")?,
             verifier,
             success_url: row.try_get("success_url")?,
             failure_url: row.try_get("failure_url")?,
@@ -550,9 +682,10 @@ impl Db {
         let mut done = 0;
         type AadOf = fn(&str, &str) -> Aad;
         // (table, its unique id column, the sealed column, the AAD of a row by (org, id))
-        let tables: [(&str, &str, &str, AadOf); 3] = [
+        let tables: [(&str, &str, &str, AadOf); 4] = [
             ("oauth_clients", "key", "client_secret", client_aad),
             ("connections", "id", "tokens", tokens_aad),
+            ("connections", "id", "fields", fields_aad),
             ("oauth_states", "state_hash", "verifier", verifier_aad),
         ];
         for (table, id_col, column, aad_of) in tables {

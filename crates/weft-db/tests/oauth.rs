@@ -16,6 +16,7 @@ db_tests!(
     the_refresh_lease_has_one_holder,
     authorizations_are_used_once_and_expire,
     rotation_rewraps_oauth_values_and_deletion_takes_them,
+    customer_connections_are_sealed_rewrapped_and_go_with_the_customer,
 );
 
 const T0: Millis = 1_700_000_000_000;
@@ -31,6 +32,12 @@ fn vault(two: bool) -> Vault {
 
 /// An organization with an instance; returns (org, instance).
 async fn fixture(db: &Db) -> (String, String) {
+    let (org, _, inst) = fixture3(db).await;
+    (org, inst)
+}
+
+/// An organization with a customer and an instance of it; returns (org, customer, instance).
+async fn fixture3(db: &Db) -> (String, String, String) {
     let (org, _) = db.ensure_organization("vendor", T0).await.unwrap();
     let new = NewCustomer { external_id: None, name: "Acme".into(), labels: Map::new() };
     let customer = db.create_customer(&org.id, &new, T0).await.unwrap();
@@ -45,7 +52,7 @@ async fn fixture(db: &Db) -> (String, String) {
         secret_keys: vec![],
     };
     let i = db.create_instance(&org.id, &inst, T0).await.unwrap();
-    (org.id, i.id)
+    (org.id, i.customer_id, i.id)
 }
 
 fn tokens(access: &str) -> Tokens {
@@ -80,12 +87,22 @@ async fn oauth_secrets_are_sealed_and_bound_to_their_rows(t: &TestDb) {
     let db = t.db.clone().with_vault(vault(false));
     let (org, inst) = fixture(&db).await;
     db.put_oauth_client(&org, "crm-app", "client-1", SECRET, T0).await.unwrap();
-    let conn = db.ensure_connection(&org, &inst, "crm", T0).await.unwrap();
+    let conn = db.ensure_connection(&org, &Owner::Instance(inst.clone()), "crm", T0).await.unwrap();
     assert_eq!(conn.status, ConnectionStatus::NeedsAuthorization);
     assert!(db.store_tokens(&conn, conn.version, &tokens(ACCESS), Some(T0 + 3_600_000), T0).await.unwrap());
-    db.insert_oauth_state(&org, &conn.id, "state-1", Some("verifier-5ecr3t"), None, None, T0 + 600_000, T0)
-        .await
-        .unwrap();
+    db.insert_oauth_state(
+        &org,
+        &conn.id,
+        (&inst, "crm"),
+        "state-1",
+        Some("verifier-5ecr3t"),
+        None,
+        None,
+        T0 + 600_000,
+        T0,
+    )
+    .await
+    .unwrap();
 
     let raw = stored(t).await;
     assert!(raw.contains("client-1"), "the client id is not a secret: {raw}");
@@ -93,7 +110,7 @@ async fn oauth_secrets_are_sealed_and_bound_to_their_rows(t: &TestDb) {
         assert!(!raw.contains(secret), "{secret} stored in plaintext: {raw}");
     }
     assert_eq!(db.oauth_client(&org, "crm-app").await.unwrap().unwrap().client_secret.as_str(), SECRET);
-    let read = db.connection(&org, &inst, "crm").await.unwrap().unwrap();
+    let read = db.connection(&org, &Owner::Instance(inst.clone()), "crm").await.unwrap().unwrap();
     assert_eq!(read.status, ConnectionStatus::Ok);
     assert_eq!(read.tokens.as_ref().unwrap().access_token, ACCESS);
     assert_eq!(read.expires_at, Some(T0 + 3_600_000));
@@ -114,7 +131,7 @@ async fn oauth_secrets_are_sealed_and_bound_to_their_rows(t: &TestDb) {
     // Other organizations see nothing of it.
     let (other, _) = db.ensure_organization("other-vendor", T0).await.unwrap();
     assert!(db.oauth_client(&other.id, "crm-app").await.unwrap().is_none());
-    assert!(db.connection(&other.id, &inst, "crm").await.unwrap().is_none());
+    assert!(db.connection(&other.id, &Owner::Instance(inst.clone()), "crm").await.unwrap().is_none());
     // Without a master key nothing is stored.
     let e = t.db.put_oauth_client(&org, "plain", "c", "s", T0).await.unwrap_err();
     assert!(matches!(e, DbError::Secret(_)), "{e}");
@@ -123,19 +140,19 @@ async fn oauth_secrets_are_sealed_and_bound_to_their_rows(t: &TestDb) {
 async fn the_refresh_lease_has_one_holder(t: &TestDb) {
     let db = t.db.clone().with_vault(vault(false));
     let (org, inst) = fixture(&db).await;
-    let c = db.ensure_connection(&org, &inst, "crm", T0).await.unwrap();
+    let c = db.ensure_connection(&org, &Owner::Instance(inst.clone()), "crm", T0).await.unwrap();
     assert!(db.store_tokens(&c, c.version, &tokens(ACCESS), Some(T0 + 1000), T0).await.unwrap());
-    let c = db.connection(&org, &inst, "crm").await.unwrap().unwrap();
+    let c = db.connection(&org, &Owner::Instance(inst.clone()), "crm").await.unwrap().unwrap();
     // One holder at a time; the other node sees who holds it.
     assert!(db.lock_connection(&c.id, c.version, "node-a", T0 + 30_000, T0).await.unwrap());
     assert!(!db.lock_connection(&c.id, c.version, "node-b", T0 + 30_000, T0 + 10).await.unwrap());
-    let seen = db.connection(&org, &inst, "crm").await.unwrap().unwrap();
+    let seen = db.connection(&org, &Owner::Instance(inst.clone()), "crm").await.unwrap().unwrap();
     assert_eq!(seen.lock_owner.as_deref(), Some("node-a"));
     // A lapsed lease is taken over; the first holder's late write then loses nothing newer.
     assert!(db.lock_connection(&c.id, c.version, "node-b", T0 + 90_000, T0 + 30_001).await.unwrap());
     assert!(db.store_tokens(&c, c.version, &tokens("from-b"), Some(T0 + 3_600_000), T0 + 30_100).await.unwrap());
     assert!(!db.store_tokens(&c, c.version, &tokens("late-from-a"), Some(T0 + 3_600_000), T0 + 30_200).await.unwrap());
-    let now = db.connection(&org, &inst, "crm").await.unwrap().unwrap();
+    let now = db.connection(&org, &Owner::Instance(inst.clone()), "crm").await.unwrap().unwrap();
     assert_eq!(now.tokens.as_ref().unwrap().access_token, "from-b");
     assert_eq!((now.lock_owner, now.version), (None, c.version + 1));
     // A stale version cannot take the lease either.
@@ -147,7 +164,7 @@ async fn the_refresh_lease_has_one_holder(t: &TestDb) {
             .await
             .unwrap()
     );
-    let failed = db.connection(&org, &inst, "crm").await.unwrap().unwrap();
+    let failed = db.connection(&org, &Owner::Instance(inst.clone()), "crm").await.unwrap().unwrap();
     assert_eq!((failed.status, failed.message.as_deref()), (ConnectionStatus::Error, Some("invalid_grant")));
     assert_eq!(failed.lock_owner, None);
     assert!(db.connections_expiring(T0 + 10_000_000, 10).await.unwrap().is_empty(), "errors are not refreshed");
@@ -163,11 +180,21 @@ async fn the_refresh_lease_has_one_holder(t: &TestDb) {
 async fn authorizations_are_used_once_and_expire(t: &TestDb) {
     let db = t.db.clone().with_vault(vault(false));
     let (org, inst) = fixture(&db).await;
-    let c = db.ensure_connection(&org, &inst, "crm", T0).await.unwrap();
-    db.insert_oauth_state(&org, &c.id, "s1", Some("v1-verifier"), Some("https://ok"), None, T0 + 600_000, T0)
-        .await
-        .unwrap();
-    db.insert_oauth_state(&org, &c.id, "s2", None, None, None, T0 + 600_000, T0).await.unwrap();
+    let c = db.ensure_connection(&org, &Owner::Instance(inst.clone()), "crm", T0).await.unwrap();
+    db.insert_oauth_state(
+        &org,
+        &c.id,
+        (&inst, "crm"),
+        "s1",
+        Some("v1-verifier"),
+        Some("https://ok"),
+        None,
+        T0 + 600_000,
+        T0,
+    )
+    .await
+    .unwrap();
+    db.insert_oauth_state(&org, &c.id, (&inst, "crm"), "s2", None, None, None, T0 + 600_000, T0).await.unwrap();
     let got = db.take_oauth_state("s1", T0 + 1).await.unwrap().unwrap();
     assert_eq!(
         (got.connection_id.as_str(), got.verifier.as_deref().map(|v| v.as_str())),
@@ -186,9 +213,11 @@ async fn rotation_rewraps_oauth_values_and_deletion_takes_them(t: &TestDb) {
     let db = t.db.clone().with_vault(vault(false));
     let (org, inst) = fixture(&db).await;
     db.put_oauth_client(&org, "crm-app", "client-1", SECRET, T0).await.unwrap();
-    let c = db.ensure_connection(&org, &inst, "crm", T0).await.unwrap();
+    let c = db.ensure_connection(&org, &Owner::Instance(inst.clone()), "crm", T0).await.unwrap();
     db.store_tokens(&c, c.version, &tokens(ACCESS), Some(T0 + 3_600_000), T0).await.unwrap();
-    db.insert_oauth_state(&org, &c.id, "s1", Some("verifier-x"), None, None, T0 + 600_000, T0).await.unwrap();
+    db.insert_oauth_state(&org, &c.id, (&inst, "crm"), "s1", Some("verifier-x"), None, None, T0 + 600_000, T0)
+        .await
+        .unwrap();
     assert_eq!(db.secrets_under_key("k1").await.unwrap(), 3);
 
     let rotated = t.db.clone().with_vault(vault(true));
@@ -197,16 +226,60 @@ async fn rotation_rewraps_oauth_values_and_deletion_takes_them(t: &TestDb) {
     assert_eq!(rotated.secrets_under_key("k2").await.unwrap(), 3);
     assert!(stored(t).await.contains("v1.k2."));
     assert_eq!(rotated.oauth_client(&org, "crm-app").await.unwrap().unwrap().client_secret.as_str(), SECRET);
-    let read = rotated.connection(&org, &inst, "crm").await.unwrap().unwrap();
+    let read = rotated.connection(&org, &Owner::Instance(inst.clone()), "crm").await.unwrap().unwrap();
     assert_eq!(read.tokens.unwrap().access_token, ACCESS);
     let state = rotated.take_oauth_state("s1", T0 + 1).await.unwrap().unwrap();
     assert_eq!(state.verifier.unwrap().as_str(), "verifier-x");
     assert_eq!(rotated.rewrap_secrets(1).await.unwrap(), 0, "a second pass has nothing to do");
 
-    rotated.insert_oauth_state(&org, &c.id, "s2", Some("v"), None, None, T0 + 600_000, T0).await.unwrap();
+    rotated
+        .insert_oauth_state(&org, &c.id, (&inst, "crm"), "s2", Some("v"), None, None, T0 + 600_000, T0)
+        .await
+        .unwrap();
     rotated.delete_instance(&org, &inst).await.unwrap();
-    assert!(rotated.connection(&org, &inst, "crm").await.unwrap().is_none());
+    assert!(rotated.connection(&org, &Owner::Instance(inst.clone()), "crm").await.unwrap().is_none());
     let raw = t.raw().await;
     let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM oauth_states").fetch_one(&raw).await.unwrap();
     assert_eq!(left, 0, "pending authorizations go with the instance");
+}
+
+async fn customer_connections_are_sealed_rewrapped_and_go_with_the_customer(t: &TestDb) {
+    let db = t.db.clone().with_vault(vault(false));
+    let (org, customer, inst) = fixture3(&db).await;
+    let value = json!({"type": "api_key", "header": "x-key", "value": ACCESS});
+    let c = db.put_customer_connection(&org, &customer, "shared", &value, T0).await.unwrap();
+    assert_eq!((c.status, c.instance_id.as_deref()), (ConnectionStatus::Ok, None));
+    assert_eq!(c.fields.as_ref(), Some(&value));
+    let raw = t.raw().await;
+    let stored: Vec<Option<String>> =
+        sqlx::query_scalar("SELECT fields FROM connections").fetch_all(&raw).await.unwrap();
+    assert!(stored.iter().flatten().all(|f| f.starts_with("v1.k1.") && !f.contains(ACCESS)), "{stored:?}");
+    // Owners keep their keys apart: the instance's own `shared` is another connection.
+    let own = db.ensure_connection(&org, &Owner::Instance(inst.clone()), "shared", T0).await.unwrap();
+    assert_ne!(own.id, c.id);
+    assert_eq!(own.fields, None);
+    assert_eq!(db.customer_connections(&org, &customer).await.unwrap().len(), 1);
+    // Replacing keeps the row and bumps its version.
+    let value2 = json!({"type": "bearer", "token": REFRESH});
+    let c2 = db.put_customer_connection(&org, &customer, "shared", &value2, T0 + 1).await.unwrap();
+    assert_eq!((c2.id.as_str(), c2.version, c2.fields.as_ref()), (c.id.as_str(), c.version + 1, Some(&value2)));
+    // An OAuth customer connection cannot be given credentials.
+    let oauth = db.ensure_connection(&org, &Owner::Customer(customer.clone()), "crm", T0).await.unwrap();
+    db.store_tokens(&oauth, oauth.version, &tokens(ACCESS), None, T0).await.unwrap();
+    let e = db.put_customer_connection(&org, &customer, "crm", &value, T0).await.unwrap_err();
+    assert!(matches!(e, DbError::Conflict(_)), "{e}");
+    // Rotation re-wraps the fields too.
+    let rotated = t.db.clone().with_vault(vault(true));
+    assert!(rotated.rewrap_secrets(10).await.unwrap() >= 2);
+    assert_eq!(rotated.secrets_under_key("k1").await.unwrap(), 0);
+    let read = rotated.connection(&org, &Owner::Customer(customer.clone()), "shared").await.unwrap().unwrap();
+    assert_eq!(read.fields, Some(value2));
+    // Deleting one, then the customer (after its instance) takes the rest.
+    rotated.delete_customer_connection(&org, &customer, "shared").await.unwrap();
+    let e = rotated.delete_customer_connection(&org, &customer, "shared").await.unwrap_err();
+    assert!(matches!(e, DbError::NotFound(_)), "{e}");
+    rotated.delete_instance(&org, &inst).await.unwrap();
+    rotated.delete_customer(&org, &customer).await.unwrap();
+    let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM connections").fetch_one(&raw).await.unwrap();
+    assert_eq!(left, 0);
 }

@@ -76,6 +76,45 @@ pub fn resolve_config(
     if errors.is_empty() { Ok(resolved) } else { Err(errors) }
 }
 
+/// The field of a connection value that names one of the customer's own connections instead
+/// of giving credentials: `{customer_connection: <name>}`, shared by the customer's instances.
+pub const CUSTOMER_CONNECTION: &str = "customer_connection";
+
+/// A reference to a customer connection: `customer_connection` (a name of lowercase letters,
+/// digits, `-` and `_`) and at most a `type`. Returns the name.
+fn check_customer_connection_ref(o: &Map<String, Value>) -> Result<String, Vec<String>> {
+    let name = match o.get(CUSTOMER_CONNECTION) {
+        Some(Value::String(n)) if is_connection_name(n) => n.clone(),
+        Some(Value::String(n)) => {
+            return Err(vec![format!(
+                "`customer_connection` `{n}` is not a connection name (lowercase letters, digits, `-` and `_`)"
+            )]);
+        }
+        Some(other) => {
+            return Err(vec![format!(
+                "`customer_connection` must be the name of one of the customer's connections, found {}",
+                describe_type(other)
+            )]);
+        }
+        None => unreachable!("checked by the caller"),
+    };
+    let extra: Vec<&str> = o.keys().map(String::as_str).filter(|k| *k != CUSTOMER_CONNECTION && *k != "type").collect();
+    if !extra.is_empty() {
+        return Err(vec![format!(
+            "a reference to the customer's connection `{name}` takes no credentials of its own (found {})",
+            extra.join(", ")
+        )]);
+    }
+    Ok(name)
+}
+
+/// A customer connection's name.
+pub fn is_connection_name(n: &str) -> bool {
+    !n.is_empty()
+        && n.len() <= 63
+        && n.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_' || c == b'-')
+}
+
 /// The value of an OAuth 2.0 connection variable: `{type, connection: <variable>}` (the
 /// variable names the connection whose tokens the worker puts in its place when a step uses
 /// it), plus a client credentials connection's own `client_id`/`client_secret` when the
@@ -98,9 +137,16 @@ fn check_oauth_connection(var: &ConfigVar, oauth: &OAuth2Def, given: Option<&Val
         Some(other) => errors.push(format!("the connection's `type` must be a string, found {}", describe_type(other))),
     }
     let own_client = oauth.grant == OAuth2Grant::ClientCredentials;
+    if fields.contains_key(CUSTOMER_CONNECTION) {
+        let name = check_customer_connection_ref(fields)?;
+        out.insert(CUSTOMER_CONNECTION.into(), Value::String(name));
+        out.insert("connection".into(), Value::String(var.key.clone()));
+        return Ok(Value::Object(out));
+    }
     for (k, v) in fields {
         match k.as_str() {
-            "type" => {}
+            // `connection` is what resolution adds (an upgrade carries the value over with it).
+            "type" | "connection" => {}
             "client_id" | "client_secret" if own_client => match v {
                 Value::String(s) if !s.is_empty() => {
                     out.insert(k.clone(), v.clone());
@@ -204,6 +250,9 @@ fn check_value(var: &ConfigVar, v: &Value) -> Result<Value, Vec<String>> {
             let Value::Object(o) = v else {
                 return Err(expected("a connection object with a string `type`", v));
             };
+            if o.contains_key(CUSTOMER_CONNECTION) {
+                return check_customer_connection_ref(o).map(|_| v.clone());
+            }
             match o.get("type") {
                 Some(Value::String(t)) if !t.is_empty() => Ok(v.clone()),
                 Some(Value::String(_)) => Err(vec!["the connection's `type` must not be empty".into()]),
@@ -851,6 +900,22 @@ mod tests {
         );
         err(c(), json!({"type": 1}), &["config.api: the connection's `type` must be a string, found a number"]);
         err(c(), json!({"type": ""}), &["config.api: the connection's `type` must not be empty"]);
+        // A reference to one of the customer's connections.
+        ok(c(), json!({"customer_connection": "erp-prod"}));
+        err(
+            c(),
+            json!({"customer_connection": "ERP"}),
+            &[
+                "config.api: `customer_connection` `ERP` is not a connection name (lowercase letters, digits, `-` and `_`)",
+            ],
+        );
+        err(
+            c(),
+            json!({"customer_connection": "erp", "token": "abc"}),
+            &[
+                "config.api: a reference to the customer's connection `erp` takes no credentials of its own (found token)",
+            ],
+        );
     }
 
     #[test]

@@ -46,9 +46,12 @@ impl Redactor {
                 VarType::Connection => {
                     r.connection_vars.push(var.key.clone());
                     if let Some(Value::Object(conn)) = config.get(&var.key) {
-                        // An OAuth connection's `connection` names its variable: not a secret.
+                        // An OAuth connection's `connection` names its variable, and
+                        // `customer_connection` a connection of the customer: not secrets.
                         let oauth = conn.get("type").and_then(Value::as_str).is_some_and(|t| t.starts_with("oauth2_"));
-                        let public = |k: &str| k == "type" || (oauth && k == "connection");
+                        let public = |k: &str| {
+                            k == "type" || k == crate::config::CUSTOMER_CONNECTION || (oauth && k == "connection")
+                        };
                         for v in conn.iter().filter(|(k, _)| !public(k)).map(|(_, v)| v) {
                             r.add_leaves(v);
                         }

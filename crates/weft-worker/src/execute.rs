@@ -433,10 +433,13 @@ impl Worker {
             Some(i) => Some(i),
             None => db.get_instance(&exe.org_id, &exe.instance_id).await?,
         };
-        let Some(instance) = instance else {
+        let Some(mut instance) = instance else {
             let msg = format!("instance {} was deleted", exe.instance_id);
             return self.fail_early(&exe, &respond, StepError::new(ErrorKind::Component, msg)).await;
         };
+        if let Err(e) = crate::oauth::resolve_customer_connections(db, &loaded.def, &mut instance).await {
+            return self.fail_early(&exe, &respond, e).await;
+        }
         let config = instance.config.as_object().cloned().unwrap_or_default();
         let redactor = Redactor::new(&loaded.def, &config);
         let ctx = RunContext {

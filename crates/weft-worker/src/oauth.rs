@@ -29,7 +29,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use weft_components::EgressGuard;
-use weft_db::{Connection, ConnectionStatus, Db, DbError, Instance, Millis, Tokens};
+use weft_db::{Connection, ConnectionStatus, Db, DbError, Instance, Millis, Owner, Tokens};
+use weft_model::config::CUSTOMER_CONNECTION;
 use weft_model::definition::{IntegrationDef, OAuth2Def, OAuth2Grant};
 use weft_model::error::{ErrorKind, StepError};
 use zeroize::Zeroizing;
@@ -190,7 +191,8 @@ impl OAuth {
         };
         let (client_id, _) = self.client(&instance.org_id, oauth, None).await?;
         let now = now_ms();
-        let conn = self.inner.db.ensure_connection(&instance.org_id, &instance.id, key, now).await?;
+        let (owner, row_key) = owner_of(instance, key);
+        let conn = self.inner.db.ensure_connection(&instance.org_id, &owner, &row_key, now).await?;
         let state = Zeroizing::new(random_url_safe(32)?);
         let verifier = if oauth.pkce { Some(Zeroizing::new(random_url_safe(48)?)) } else { None };
         let mut params: Vec<(String, String)> = vec![
@@ -215,6 +217,7 @@ impl OAuth {
             .insert_oauth_state(
                 &instance.org_id,
                 &conn.id,
+                (&instance.id, key),
                 &state,
                 verifier.as_deref().map(|v| v.as_str()),
                 success_url,
@@ -258,7 +261,7 @@ impl OAuth {
                 redirect: pending.failure_url,
             });
         };
-        let id = Some((conn.org_id.clone(), conn.instance_id.clone(), conn.key.clone()));
+        let id = Some((conn.org_id.clone(), pending.instance_id.clone(), pending.variable.clone()));
         let fail = |message: String| CallbackOutcome {
             connection: id.clone(),
             result: Err(message),
@@ -281,10 +284,10 @@ impl OAuth {
         let Some(code) = code.filter(|c| !c.is_empty()) else {
             return Ok(fail("the provider sent no authorization code".into()));
         };
-        let Some((instance, def)) = load(conn.org_id.clone(), conn.instance_id.clone()).await? else {
+        let Some((instance, def)) = load(conn.org_id.clone(), pending.instance_id.clone()).await? else {
             return Ok(fail("the instance this authorization was for was deleted".into()));
         };
-        let oauth = oauth_var(&def, &conn.key)?;
+        let oauth = oauth_var(&def, &pending.variable)?;
         let mut form = vec![
             ("grant_type", "authorization_code".to_string()),
             ("code", code.to_string()),
@@ -293,12 +296,12 @@ impl OAuth {
         if let Some(v) = &pending.verifier {
             form.push(("code_verifier", v.to_string()));
         }
-        let value = instance.config.get(&conn.key);
+        let value = instance.config.get(&pending.variable);
         match self.token_request(&instance.org_id, oauth, value, form).await {
             Ok((tokens, expires_at)) => {
                 let fresh = self.inner.db.connection_by_id(&conn.org_id, &conn.id).await?.unwrap_or(conn);
                 self.inner.db.store_tokens(&fresh, fresh.version, &tokens, expires_at, now_ms()).await?;
-                tracing::info!(instance = %fresh.instance_id, connection = %fresh.key, "OAuth connection authorized");
+                tracing::info!(instance = %pending.instance_id, connection = %fresh.key, "OAuth connection authorized");
                 Ok(CallbackOutcome { connection: id.clone(), result: Ok(()), redirect: pending.success_url })
             }
             Err(e) => {
@@ -322,15 +325,16 @@ impl OAuth {
     ) -> Result<AccessToken, OAuthError> {
         let oauth = oauth_var(def, key)?;
         let db = &self.inner.db;
-        let (org, inst) = (&instance.org_id, &instance.id);
+        let org = &instance.org_id;
+        let (owner, row_key) = owner_of(instance, key);
         let value = instance.config.get(key);
         let give_up = now_ms() + WAIT_FOR_OTHERS.as_millis() as i64;
         let margin = REFRESH_MARGIN.as_millis() as i64;
         loop {
-            let conn = match db.connection(org, inst, key).await? {
+            let conn = match db.connection(org, &owner, &row_key).await? {
                 Some(c) => c,
                 None if oauth.grant == OAuth2Grant::ClientCredentials => {
-                    db.ensure_connection(org, inst, key, now_ms()).await?
+                    db.ensure_connection(org, &owner, &row_key, now_ms()).await?
                 }
                 None => return Err(needs_authorization(key, None)),
             };
@@ -416,7 +420,7 @@ impl OAuth {
                     // Cannot happen while the lease holds; if it lapsed, someone else stored newer ones.
                     tracing::warn!(connection = %conn.id, "OAuth tokens changed during the refresh; keeping the newer");
                 }
-                tracing::info!(instance = %conn.instance_id, connection = %conn.key, "OAuth tokens refreshed");
+                tracing::info!(connection = %conn.id, key = %conn.key, "OAuth tokens refreshed");
                 Ok(AccessToken {
                     token: Zeroizing::new(tokens.access_token.clone()),
                     token_type: tokens.token_type.clone().unwrap_or_else(|| "Bearer".into()),
@@ -425,7 +429,7 @@ impl OAuth {
             Err(OAuthError::Refused(message)) => {
                 db.set_connection_status(&conn.id, conn.version, ConnectionStatus::Error, Some(&message), now_ms())
                     .await?;
-                tracing::warn!(instance = %conn.instance_id, connection = %conn.key, error = %message, "OAuth refresh refused");
+                tracing::warn!(connection = %conn.id, key = %conn.key, error = %message, "OAuth refresh refused");
                 Err(OAuthError::Refused(format!("config.{}: {message}", conn.key)))
             }
             Err(e) => {
@@ -556,7 +560,8 @@ impl OAuth {
     ) -> Result<bool, OAuthError> {
         let oauth = oauth_var(def, key)?;
         let db = &self.inner.db;
-        let Some(conn) = db.connection(&instance.org_id, &instance.id, key).await? else { return Ok(false) };
+        let owner = weft_db::Owner::Instance(instance.id.clone());
+        let Some(conn) = db.connection(&instance.org_id, &owner, key).await? else { return Ok(false) };
         let local = self.local_lock(&conn.id);
         let _held = local.lock().await;
         let Some(conn) = db.connection_by_id(&instance.org_id, &conn.id).await? else { return Ok(false) };
@@ -639,6 +644,49 @@ impl OAuth {
             Err(OAuthError::Refused(format!("the revocation endpoint answered {}", resp.status())))
         }
     }
+}
+
+/// Whose connection `instance`'s variable `key` is, and its key there: the customer's own
+/// connection when the value refers to one (`{customer_connection: <name>}`), else the
+/// instance's.
+fn owner_of(instance: &Instance, key: &str) -> (Owner, String) {
+    let shared = instance.config.get(key).and_then(|v| v.get(CUSTOMER_CONNECTION)).and_then(Value::as_str);
+    match shared {
+        Some(name) => (Owner::Customer(instance.customer_id.clone()), name.to_string()),
+        None => (Owner::Instance(instance.id.clone()), key.to_string()),
+    }
+}
+
+/// Puts the credentials of the customer's connections in place of references to them in
+/// `instance`'s config (static connections; an OAuth one stays a reference, resolved per call
+/// by [`with_token`]). Fails naming the variable when the customer has no such connection.
+pub async fn resolve_customer_connections(
+    db: &Db,
+    def: &IntegrationDef,
+    instance: &mut Instance,
+) -> Result<(), StepError> {
+    for var in def.config_vars().filter(|v| v.oauth2.is_none()) {
+        let Some(name) = instance.config.get(&var.key).and_then(|v| v.get(CUSTOMER_CONNECTION)).and_then(Value::as_str)
+        else {
+            continue;
+        };
+        let owner = Owner::Customer(instance.customer_id.clone());
+        let conn = db
+            .connection(&instance.org_id, &owner, name)
+            .await
+            .map_err(|e| StepError::new(ErrorKind::Component, e.to_string()))?;
+        let Some(fields) = conn.and_then(|c| c.fields) else {
+            return Err(StepError::new(
+                ErrorKind::Input,
+                format!(
+                    "config.{}: the customer has no connection `{name}` (PUT /api/v1/customers/{}/connections/{name})",
+                    var.key, instance.customer_id
+                ),
+            ));
+        };
+        instance.config[&var.key] = fields;
+    }
+    Ok(())
 }
 
 /// Client authentication by HTTP Basic (RFC 6749 §2.3.1: both parts form-encoded first).

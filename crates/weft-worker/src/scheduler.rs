@@ -328,9 +328,15 @@ impl Scheduler {
         pins: &BTreeMap<String, String>,
         state: &Value,
     ) -> Result<Result<(Value, Vec<Value>), PollError>, DbError> {
-        let Some(instance) = self.db.get_instance(&s.org_id, &s.instance_id).await? else {
+        let Some(mut instance) = self.db.get_instance(&s.org_id, &s.instance_id).await? else {
             return Ok(Err(PollError::Records(format!("instance {} was deleted", s.instance_id))));
         };
+        let loaded = self.worker.load_version(&s.org_id, &instance.integration_id, instance.version).await;
+        if let Ok(loaded) = loaded
+            && let Err(e) = crate::oauth::resolve_customer_connections(&self.db, &loaded.def, &mut instance).await
+        {
+            return Ok(Err(PollError::Records(e.message)));
+        }
         let customer = self.db.get_customer(&s.org_id, &CustomerRef::Id(s.customer_id.clone())).await?;
         let mut ctx = json!({
             "config": instance.config,

@@ -15,6 +15,7 @@ use serde_json::json;
 use utoipa::ToSchema;
 use weft_db::ConnectionStatus;
 use weft_model::Permission;
+use weft_model::config::CUSTOMER_CONNECTION;
 use weft_model::definition::{IntegrationDef, VarType};
 use weft_worker::OAuthError;
 
@@ -108,6 +109,9 @@ pub struct ConnectionView {
     /// `bearer`, `basic`, `api_key`, …, `oauth2_authorization_code`, `oauth2_client_credentials`.
     #[serde(rename = "type")]
     conn_type: Option<String>,
+    /// The customer's own connection this one is (shared by the customer's instances).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    customer_connection: Option<String>,
     /// `ok`, `needs_authorization` (no credentials yet, or the customer must authorize again),
     /// `error` (the last token request failed: see `message`).
     status: String,
@@ -140,13 +144,15 @@ pub async fn list(
     auth.require(Permission::Read)?;
     let (i, loaded) = instance_and_def(&s, auth.org(), &id).await?;
     let stored = s.db.instance_connections(auth.org(), &i.id).await?;
-    Ok(Json(connection_views(&loaded.def, &i, &stored)))
+    let shared = s.db.customer_connections(auth.org(), &i.customer_id).await?;
+    Ok(Json(connection_views(&loaded.def, &i, &stored, &shared)))
 }
 
 fn connection_views(
     def: &IntegrationDef,
     i: &weft_db::Instance,
     stored: &[weft_db::Connection],
+    customer_conns: &[weft_db::Connection],
 ) -> Vec<ConnectionView> {
     def.config_vars()
         .filter(|v| v.var_type == VarType::Connection)
@@ -156,10 +162,29 @@ fn connection_views(
                 Some(o) => Some(o.grant.connection_type().to_string()),
                 None => value.and_then(|x| x.get("type")).and_then(|t| t.as_str()).map(str::to_string),
             };
+            let shared = value.and_then(|x| x.get(CUSTOMER_CONNECTION)).and_then(|n| n.as_str());
+            if let Some(name) = shared {
+                let c = customer_conns.iter().find(|c| c.key == name);
+                let conn_type =
+                    conn_type.or_else(|| c.and_then(|c| c.fields.as_ref()?.get("type")?.as_str().map(str::to_string)));
+                return ConnectionView {
+                    key: v.key.clone(),
+                    conn_type,
+                    customer_connection: Some(name.to_string()),
+                    status: c.map_or(ConnectionStatus::NeedsAuthorization, |c| c.status).as_str().into(),
+                    message: match c {
+                        None => Some(format!("the customer has no connection `{name}` yet")),
+                        Some(c) => c.message.clone(),
+                    },
+                    checked_at: c.and_then(|c| c.checked_at),
+                    expires_at: c.and_then(|c| c.expires_at),
+                };
+            }
             match (&v.oauth2, stored.iter().find(|c| c.key == v.key)) {
                 (Some(_), Some(c)) => ConnectionView {
                     key: v.key.clone(),
                     conn_type,
+                    customer_connection: None,
                     status: c.status.as_str().into(),
                     message: c.message.clone(),
                     checked_at: c.checked_at,
@@ -169,6 +194,7 @@ fn connection_views(
                 (Some(o), None) => ConnectionView {
                     key: v.key.clone(),
                     conn_type,
+                    customer_connection: None,
                     status: match (o.grant, value) {
                         (weft_model::definition::OAuth2Grant::ClientCredentials, Some(_)) => "ok",
                         _ => ConnectionStatus::NeedsAuthorization.as_str(),
@@ -181,6 +207,7 @@ fn connection_views(
                 (None, _) => ConnectionView {
                     key: v.key.clone(),
                     conn_type,
+                    customer_connection: None,
                     status: if value.is_some() { "ok" } else { ConnectionStatus::NeedsAuthorization.as_str() }.into(),
                     message: value.is_none().then(|| "no credentials were given for this connection".to_string()),
                     checked_at: value.is_some().then_some(i.updated_at),
@@ -328,4 +355,194 @@ fn page(status: StatusCode, ok: bool, message: &str) -> Response {
          <body style=\"font-family:sans-serif;margin:3em\"><h1>{title}</h1><p>{escaped}</p></body></html>"
     );
     (status, Html(html)).into_response()
+}
+
+/// Refuses a config whose static connection refers to a connection the customer does not have
+/// (an OAuth one may be authorized after the deploy, through any instance that uses it).
+pub(crate) async fn check_customer_refs(
+    s: &AppState,
+    org: &str,
+    customer: &str,
+    def: &IntegrationDef,
+    config: &serde_json::Map<String, serde_json::Value>,
+) -> ApiResult<()> {
+    let mut errors = Vec::new();
+    for var in def.config_vars().filter(|v| v.var_type == VarType::Connection) {
+        let Some(name) = config.get(&var.key).and_then(|v| v.get(CUSTOMER_CONNECTION)).and_then(|n| n.as_str()) else {
+            continue;
+        };
+        let owner = weft_db::Owner::Customer(customer.to_string());
+        let conn = s.db.connection(org, &owner, name).await?;
+        let problem = match (&var.oauth2, conn) {
+            (None, None) => Some(format!("the customer has no connection `{name}`")),
+            (None, Some(c)) if c.fields.is_none() => Some(format!(
+                "the customer's connection `{name}` is an OAuth connection; this variable takes credentials"
+            )),
+            (Some(_), Some(c)) if c.fields.is_some() => Some(format!(
+                "the customer's connection `{name}` holds credentials; this variable is an OAuth connection"
+            )),
+            _ => None,
+        };
+        if let Some(message) = problem {
+            errors.push(weft_model::config::ConfigError { variable: var.key.clone(), message });
+        }
+    }
+    if errors.is_empty() { Ok(()) } else { Err(super::instances::config_error(errors)) }
+}
+
+/// Customer id or `ext:EXTERNAL_ID`, and the connection's name.
+fn check_name(key: &str) -> ApiResult<()> {
+    if weft_model::config::is_connection_name(key) {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(format!(
+            "connection name `{key}`: use 1 to 63 lowercase letters, digits, `-` and `_`"
+        )))
+    }
+}
+
+/// One of a customer's own connections (credentials redacted).
+#[derive(Serialize, ToSchema)]
+pub struct CustomerConnectionView {
+    key: String,
+    /// The connection's `type` (`oauth2` for one authorized through an instance).
+    #[serde(rename = "type")]
+    conn_type: String,
+    status: String,
+    message: Option<String>,
+    checked_at: Option<i64>,
+    expires_at: Option<i64>,
+    /// The connection's fields with every value but `type` redacted.
+    #[schema(value_type = Object)]
+    fields: serde_json::Value,
+}
+
+fn customer_view(c: &weft_db::Connection) -> CustomerConnectionView {
+    let fields = match &c.fields {
+        Some(serde_json::Value::Object(m)) => serde_json::Value::Object(
+            m.iter()
+                .map(|(k, v)| {
+                    let shown = if k == "type" { v.clone() } else { json!(weft_model::redact::REDACTED) };
+                    (k.clone(), shown)
+                })
+                .collect(),
+        ),
+        _ => json!({}),
+    };
+    let conn_type = fields.get("type").and_then(|t| t.as_str()).unwrap_or("oauth2").to_string();
+    CustomerConnectionView {
+        key: c.key.clone(),
+        conn_type,
+        status: c.status.as_str().into(),
+        message: c.message.clone(),
+        checked_at: c.checked_at,
+        expires_at: c.expires_at,
+        fields,
+    }
+}
+
+/// Store one of a customer's own connections (`{type, …fields}`: `bearer`, `basic`,
+/// `api_key`, `custom`…), reused by every instance of the customer whose config value for a
+/// connection variable is `{"customer_connection": "<key>"}`. Replacing it changes what all of
+/// them use from their next step on. The credentials are sealed and never shown again.
+#[utoipa::path(put, path = "/customers/{customer}/connections/{key}", tag = "connections",
+    params(("customer" = String, Path), ("key" = String, Path)), request_body(content = Object),
+    responses((status = 200, body = CustomerConnectionView), (status = 404, description = "no such customer"),
+              (status = 422, description = "not a connection object")))]
+pub async fn put_customer_connection(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path((customer, key)): Path<(String, String)>,
+    JsonBody(value): JsonBody<serde_json::Value>,
+) -> ApiResult<Json<CustomerConnectionView>> {
+    auth.require(Permission::Operate)?;
+    check_name(&key)?;
+    let c = super::customers::find(&s, auth.org(), &customer).await?;
+    let invalid = |m: String| ApiError::invalid("connection.invalid", m, json!(null));
+    let Some(obj) = value.as_object() else {
+        return Err(invalid(format!("expected a connection object with a string `type`, found {}", kind_of(&value))));
+    };
+    match obj.get("type").and_then(|t| t.as_str()) {
+        None | Some("") => {
+            return Err(invalid("a connection needs a string `type` (e.g. bearer, basic, api_key)".into()));
+        }
+        Some(t) if t.starts_with("oauth2") => {
+            return Err(invalid(format!(
+                "`{t}`: an OAuth connection is not given, it is authorized: deploy an instance whose connection value is \
+                 {{\"customer_connection\": \"{key}\"}} and authorize it through that instance"
+            )));
+        }
+        Some(_) => {}
+    }
+    if obj.contains_key(CUSTOMER_CONNECTION) {
+        return Err(invalid("a customer connection cannot refer to another one".into()));
+    }
+    let conn =
+        s.db.put_customer_connection(auth.org(), &c.id, &key, &value, super::now_ms()).await.map_err(|e| match e {
+            weft_db::DbError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "connection.oauth", m),
+            other => ApiError::from(other),
+        })?;
+    Ok(Json(customer_view(&conn)))
+}
+
+fn kind_of(v: &serde_json::Value) -> &'static str {
+    weft_model::config::describe_type(v)
+}
+
+/// A customer's own connections (credentials redacted).
+#[utoipa::path(get, path = "/customers/{customer}/connections", tag = "connections",
+    params(("customer" = String, Path)),
+    responses((status = 200, body = [CustomerConnectionView]), (status = 404, description = "no such customer")))]
+pub async fn list_customer_connections(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path(customer): Path<String>,
+) -> ApiResult<Json<Vec<CustomerConnectionView>>> {
+    auth.require(Permission::Read)?;
+    let c = super::customers::find(&s, auth.org(), &customer).await?;
+    Ok(Json(s.db.customer_connections(auth.org(), &c.id).await?.iter().map(customer_view).collect()))
+}
+
+/// Delete one of a customer's connections; refused while an instance of the customer uses it.
+#[utoipa::path(delete, path = "/customers/{customer}/connections/{key}", tag = "connections",
+    params(("customer" = String, Path), ("key" = String, Path)),
+    responses((status = 204), (status = 404, description = "no such customer or connection"),
+              (status = 409, description = "instances use it: details list them")))]
+pub async fn delete_customer_connection(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path((customer, key)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    auth.require(Permission::Operate)?;
+    let c = super::customers::find(&s, auth.org(), &customer).await?;
+    let mut users = Vec::new();
+    let mut page = weft_db::Page { cursor: None, limit: 500 };
+    let filter = weft_db::InstanceFilter { customer_id: Some(c.id.clone()), integration_id: None };
+    loop {
+        let listed = s.db.list_instances(auth.org(), &filter, &page).await?;
+        for i in &listed.items {
+            let uses = i.config.as_object().is_some_and(|m| {
+                m.values().any(|v| v.get(CUSTOMER_CONNECTION).and_then(|n| n.as_str()) == Some(key.as_str()))
+            });
+            if uses {
+                users.push(i.id.clone());
+            }
+        }
+        match listed.next_cursor {
+            Some(next) => page.cursor = Some(next),
+            None => break,
+        }
+    }
+    if !users.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "connection.in_use",
+            format!("{} instance(s) of the customer use connection `{key}`: change or delete them first", users.len()),
+        )
+        .with_details(json!({"instances": users})));
+    }
+    s.db.delete_customer_connection(auth.org(), &c.id, &key)
+        .await
+        .map_err(|e| ApiError::from_db("customer connection", e))?;
+    Ok(StatusCode::NO_CONTENT)
 }

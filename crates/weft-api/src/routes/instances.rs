@@ -85,7 +85,7 @@ fn webhook_flows(def: &IntegrationDef) -> Vec<String> {
     def.flows.iter().filter(|f| matches!(f.trigger, Trigger::Webhook(_))).map(|f| f.key.clone()).collect()
 }
 
-fn config_error(errors: Vec<weft_model::config::ConfigError>) -> ApiError {
+pub(crate) fn config_error(errors: Vec<weft_model::config::ConfigError>) -> ApiError {
     let message = match errors.as_slice() {
         [one] => format!("invalid config: {one}"),
         many => format!("invalid config: {} problems", many.len()),
@@ -236,6 +236,7 @@ pub async fn deploy(
     let customer = super::customers::find(&s, auth.org(), &b.customer).await?;
     let loaded = load_version(&s, auth.org(), &integration.id, version).await?;
     let config = resolve_config(&loaded.def, &b.config).map_err(config_error)?;
+    super::connections::check_customer_refs(&s, auth.org(), &customer.id, &loaded.def, &config).await?;
     let name = b.name.filter(|n| !n.trim().is_empty()).unwrap_or_else(|| loaded.def.name.clone());
     // Computed before anything is stored, so an invalid schedule refuses the deploy cleanly.
     let schedules = instance_schedules(&loaded.def, &config, instance_ctx(None, &name, version), &customer, now_ms())?;
@@ -366,6 +367,7 @@ pub async fn upgrade(
         .unwrap_or_default();
     values.extend(b.config);
     let config = resolve_config(&loaded.def, &values).map_err(config_error)?;
+    super::connections::check_customer_refs(&s, auth.org(), &i.customer_id, &loaded.def, &config).await?;
     let ctx = instance_ctx(Some(&i.id), &i.name, version);
     let schedules = instance_schedules(&loaded.def, &config, ctx, &customer_of(&s, &i).await?, now_ms())?;
     let up = InstanceUpgrade {
