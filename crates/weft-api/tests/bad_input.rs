@@ -203,6 +203,7 @@ fn every_route(f: &Fixture) -> Vec<Case> {
         c("GET", &format!("/api/v1/instances/{i}/connections"), Body::None, Need::Read, 200),
         // The reference example has no connection: a permitted start is told so.
         c("POST", &format!("/api/v1/instances/{i}/connections/endpoint/authorize"), Body::None, Need::Operate, 404),
+        c("POST", &format!("/api/v1/instances/{i}/connections/endpoint/test"), Body::None, Need::Operate, 404),
         c(
             "PUT",
             "/api/v1/customers/ext:acme/connections/erp",

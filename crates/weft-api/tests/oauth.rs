@@ -157,6 +157,16 @@ async fn keyed(State(p): State<Shared>, headers: HeaderMap) -> axum::Json<Value>
     axum::Json(json!({"key": key}))
 }
 
+/// Knows one API key; anything else is refused with the key quoted back (as some APIs do).
+async fn whoami(headers: HeaderMap) -> Response {
+    let key = headers.get("x-api-key").and_then(|v| v.to_str().ok()).unwrap_or("");
+    if key == "good-key-5ecr3t" {
+        axum::Json(json!({"user": "ada"})).into_response()
+    } else {
+        (StatusCode::UNAUTHORIZED, format!("unknown key {key}")).into_response()
+    }
+}
+
 struct AuthServer {
     url: String,
     p: Shared,
@@ -170,6 +180,7 @@ async fn provider(lifetime: i64) -> AuthServer {
         .route("/revoke", post(revoke))
         .route("/api/contacts", get(contacts))
         .route("/api/keyed", get(keyed))
+        .route("/api/whoami", get(whoami))
         .with_state(p.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -696,4 +707,69 @@ async fn a_customers_connections_are_shared_by_its_instances_and_by_no_one_else(
         assert!(!shown.contains(secret), "the API shows {secret}");
         assert!(!files.iter().any(|b| b.windows(secret.len()).any(|w| w == secret.as_bytes())), "{secret} stored");
     }
+}
+
+#[tokio::test]
+async fn a_connection_test_runs_on_save_and_on_demand() {
+    let s = start().await;
+    let a = provider(3600).await;
+    let def = r#"
+key: tested
+name: Tested connection
+config:
+  - page: Connection
+    vars:
+      - key: api
+        type: connection
+        test:
+          action: http.request
+          inputs:
+            url: AS/api/whoami
+            connection: "{{ config.api }}"
+flows:
+  - key: f
+    trigger: {manual: {}}
+    steps:
+      - key: s
+        transform: 1
+"#
+    .replace("AS/", &format!("{}/", a.url));
+    assert_eq!(s.import(&def).await.0, 201);
+    assert_eq!(s.post("/api/v1/integrations/tested/versions", Value::Null).await.0, 201);
+    assert_eq!(s.post("/api/v1/customers", json!({"external_id": "acme", "name": "Acme"})).await.0, 201);
+    let key = |k: &str| json!({"api": {"type": "api_key", "header": "x-api-key", "value": k}});
+    let (st, inst) = s
+        .post(
+            "/api/v1/instances",
+            json!({"integration": "tested", "customer": "ext:acme", "config": key("good-key-5ecr3t")}),
+        )
+        .await;
+    assert_eq!(st, 201, "{inst}");
+    let id = inst["id"].as_str().unwrap();
+    let status = |c: &Value| (c[0]["status"].as_str().unwrap().to_string(), c[0]["message"].clone());
+    let (_, c) = s.get(&format!("/api/v1/instances/{id}/connections")).await;
+    assert_eq!(status(&c), ("ok".to_string(), Value::Null), "{c}");
+    assert!(c[0]["checked_at"].as_i64().is_some(), "{c}");
+
+    // Saving a key the API refuses: the upgrade is stored, the connection shows why it fails,
+    // without the key the API quoted back.
+    let (st, up) = s.post(&format!("/api/v1/instances/{id}/upgrade"), json!({"config": key("bad-key-5ecr3t")})).await;
+    assert_eq!(st, 200, "{up}");
+    let (_, c) = s.get(&format!("/api/v1/instances/{id}/connections")).await;
+    let (st, message) = status(&c);
+    assert_eq!(st, "error", "{c}");
+    let message = message.as_str().unwrap().to_string();
+    assert!(message.contains("`http.request` failed (http_status)") && message.contains("401"), "{message}");
+    assert!(!c.to_string().contains("bad-key-5ecr3t"), "{c}");
+
+    // On demand, after the customer fixed the key at the API's side.
+    let (st, t) = s.post(&format!("/api/v1/instances/{id}/connections/api/test"), Value::Null).await;
+    assert_eq!(st, 200, "{t}");
+    assert_eq!(t["status"], "error");
+    let (st, _) = s.post(&format!("/api/v1/instances/{id}/upgrade"), json!({"config": key("good-key-5ecr3t")})).await;
+    assert_eq!(st, 200);
+    let (st, t) = s.post(&format!("/api/v1/instances/{id}/connections/api/test"), Value::Null).await;
+    assert_eq!((st, t["status"].as_str()), (200, Some("ok")), "{t}");
+    let (st, e) = s.post(&format!("/api/v1/instances/{id}/connections/nope/test"), Value::Null).await;
+    assert_error(&(st, e), 404, "connection.not_found");
 }

@@ -55,6 +55,9 @@ impl IntegrationDef {
             if let Some(ds) = &var.data_source {
                 out.insert(ds.name.as_str());
             }
+            if let Some(t) = &var.test {
+                out.insert(t.action.as_str());
+            }
         }
         for flow in &self.flows {
             if let Trigger::Poll(p) = &flow.trigger {
@@ -98,6 +101,18 @@ pub struct ConfigVar {
     /// A `connection` variable whose credentials Weft obtains with OAuth 2.0 (the customer
     /// authorizes, or the client credentials grant): see [`OAuth2Def`].
     pub oauth2: Option<OAuth2Def>,
+    /// A `connection` variable's check, run when its credentials are saved (deploy, upgrade)
+    /// and on demand: an action whose success marks the connection `ok`.
+    pub test: Option<ConnectionTest>,
+}
+
+/// An action that proves a connection works (`GET /me` of the API, a component's `whoami`).
+/// Its inputs' expressions see `config` (the connection too, as `config.<variable>`) and
+/// `customer`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConnectionTest {
+    pub action: String,
+    pub inputs: Map<String, Value>,
 }
 
 /// How Weft obtains an OAuth 2.0 connection's tokens: the provider's endpoints and scopes, and
@@ -172,6 +187,7 @@ impl ConfigVar {
             maximum: None,
             customer_visible: true,
             oauth2: None,
+            test: None,
         }
     }
 }

@@ -14,9 +14,9 @@
 
 use crate::catalog::{ActionSpec, OperationKind};
 use crate::definition::{
-    BranchArm, ConfigPage, ConfigVar, DataSourceRef, ExecutionRetry, FlowDef, IntegrationDef, OAuth2Def, OAuth2Grant,
-    OnError, PollSource, PollTrigger, QueueDef, QueueMode, RetryPolicy, Step, StepKind, Trigger, VarType, WebhookMode,
-    WebhookTrigger,
+    BranchArm, ConfigPage, ConfigVar, ConnectionTest, DataSourceRef, ExecutionRetry, FlowDef, IntegrationDef,
+    OAuth2Def, OAuth2Grant, OnError, PollSource, PollTrigger, QueueDef, QueueMode, RetryPolicy, Step, StepKind,
+    Trigger, VarType, WebhookMode, WebhookTrigger,
 };
 use crate::diag::Diagnostic;
 use crate::error::ErrorKind;
@@ -521,6 +521,7 @@ impl<'a> Checker<'a> {
                 "maximum",
                 "customer_visible",
                 "oauth2",
+                "test",
             ],
         );
         let key = self.req_str(m, path, "key");
@@ -565,6 +566,7 @@ impl<'a> Checker<'a> {
                 ("minimum", &[VarType::Number][..]),
                 ("maximum", &[VarType::Number][..]),
                 ("oauth2", &[VarType::Connection][..]),
+                ("test", &[VarType::Connection][..]),
             ];
             for (field, types) in only {
                 if m.contains_key(field) && !types.contains(&t) {
@@ -612,6 +614,10 @@ impl<'a> Checker<'a> {
                 }
                 self.data_source(v, &dpath)
             }
+            _ => None,
+        };
+        let test = match m.get("test") {
+            Some(v) if var_type == Some(VarType::Connection) => self.connection_test(v, &join_key(path, "test")),
             _ => None,
         };
         let oauth2 = match m.get("oauth2") {
@@ -742,7 +748,28 @@ impl<'a> Checker<'a> {
             maximum,
             customer_visible,
             oauth2,
+            test,
         })
+    }
+
+    /// A connection variable's `test`: `{action, inputs}`, an action of the catalog whose
+    /// inputs' expressions see the wizard's scope.
+    fn connection_test(&mut self, v: &Value, path: &str) -> Option<ConnectionTest> {
+        let m = self.object(v, path)?;
+        self.unknown_fields(m, path, &["action", "inputs"]);
+        let action = self.req_str(m, path, "action")?;
+        let ipath = join_key(path, "inputs");
+        let inputs = match m.get("inputs") {
+            None | Some(Value::Null) => Map::new(),
+            Some(v) => self.object(v, &ipath)?.clone(),
+        };
+        if let Some(spec) = self.operation(OperationKind::Action, &action, &join_key(path, "action")) {
+            self.action_inputs(spec, &inputs, &ipath);
+        }
+        let mut scope = std::mem::take(&mut self.config_scope);
+        self.expr(&mut scope, &Value::Object(inputs.clone()), &ipath, &Vec::new(), SiteKind::Config);
+        self.config_scope = scope;
+        Some(ConnectionTest { action, inputs })
     }
 
     /// A connection variable's `oauth2`: the grant, the provider's endpoints, scopes and the

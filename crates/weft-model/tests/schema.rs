@@ -391,6 +391,16 @@ fn invalid_documents_are_refused_by_schema_and_validation() {
         ),
         ("bad step key", flow(json!([{"key": "1st", "transform": 1}])), "/flows/0/steps/0/key"),
         (
+            "test on a string",
+            with_var(json!({"key": "v", "type": "string", "test": {"action": "http.request"}})),
+            "/config/0/vars/0",
+        ),
+        (
+            "test without an action",
+            with_var(json!({"key": "v", "type": "connection", "test": {"inputs": {}}})),
+            "/config/0/vars/0/test",
+        ),
+        (
             "oauth2 on a string",
             with_var(json!({"key": "v", "type": "string", "oauth2": {"grant": "client_credentials",
                 "token_url": "https://auth.example.com/token"}})),

@@ -16,7 +16,7 @@ use utoipa::ToSchema;
 use weft_db::ConnectionStatus;
 use weft_model::Permission;
 use weft_model::config::CUSTOMER_CONNECTION;
-use weft_model::definition::{IntegrationDef, VarType};
+use weft_model::definition::{IntegrationDef, OAuth2Grant, VarType};
 use weft_worker::OAuthError;
 
 /// The redirect URI registered with providers: `<public URL>/oauth2/callback`.
@@ -158,62 +158,50 @@ fn connection_views(
         .filter(|v| v.var_type == VarType::Connection)
         .map(|v| {
             let value = i.config.get(&v.key).filter(|x| !x.is_null());
+            let shared = value.and_then(|x| x.get(CUSTOMER_CONNECTION)).and_then(|n| n.as_str());
+            // The row that holds its status: the customer's connection it refers to, or its own
+            // (OAuth tokens, or a test's last result).
+            let row = match shared {
+                Some(name) => customer_conns.iter().find(|c| c.key == name),
+                None => stored.iter().find(|c| c.key == v.key).filter(|_| v.oauth2.is_some() || value.is_some()),
+            };
             let conn_type = match &v.oauth2 {
                 Some(o) => Some(o.grant.connection_type().to_string()),
-                None => value.and_then(|x| x.get("type")).and_then(|t| t.as_str()).map(str::to_string),
+                None => value
+                    .and_then(|x| x.get("type"))
+                    .or_else(|| row?.fields.as_ref()?.get("type"))
+                    .and_then(|t| t.as_str())
+                    .map(str::to_string),
             };
-            let shared = value.and_then(|x| x.get(CUSTOMER_CONNECTION)).and_then(|n| n.as_str());
-            if let Some(name) = shared {
-                let c = customer_conns.iter().find(|c| c.key == name);
-                let conn_type =
-                    conn_type.or_else(|| c.and_then(|c| c.fields.as_ref()?.get("type")?.as_str().map(str::to_string)));
-                return ConnectionView {
-                    key: v.key.clone(),
-                    conn_type,
-                    customer_connection: Some(name.to_string()),
-                    status: c.map_or(ConnectionStatus::NeedsAuthorization, |c| c.status).as_str().into(),
-                    message: match c {
-                        None => Some(format!("the customer has no connection `{name}` yet")),
-                        Some(c) => c.message.clone(),
-                    },
-                    checked_at: c.and_then(|c| c.checked_at),
-                    expires_at: c.and_then(|c| c.expires_at),
-                };
-            }
-            match (&v.oauth2, stored.iter().find(|c| c.key == v.key)) {
-                (Some(_), Some(c)) => ConnectionView {
-                    key: v.key.clone(),
-                    conn_type,
-                    customer_connection: None,
-                    status: c.status.as_str().into(),
-                    message: c.message.clone(),
-                    checked_at: c.checked_at,
-                    expires_at: c.expires_at,
-                },
+            let mut view = ConnectionView {
+                key: v.key.clone(),
+                conn_type,
+                customer_connection: shared.map(str::to_string),
+                status: ConnectionStatus::NeedsAuthorization.as_str().into(),
+                message: None,
+                checked_at: None,
+                expires_at: None,
+            };
+            match (row, shared, &v.oauth2) {
+                (Some(c), _, _) => {
+                    view.status = c.status.as_str().into();
+                    view.message = c.message.clone();
+                    view.checked_at = c.checked_at;
+                    view.expires_at = c.expires_at;
+                }
+                (None, Some(name), _) => view.message = Some(format!("the customer has no connection `{name}` yet")),
                 // A client credentials connection gets its first token when a step needs one.
-                (Some(o), None) => ConnectionView {
-                    key: v.key.clone(),
-                    conn_type,
-                    customer_connection: None,
-                    status: match (o.grant, value) {
-                        (weft_model::definition::OAuth2Grant::ClientCredentials, Some(_)) => "ok",
-                        _ => ConnectionStatus::NeedsAuthorization.as_str(),
-                    }
-                    .into(),
-                    message: None,
-                    checked_at: None,
-                    expires_at: None,
-                },
-                (None, _) => ConnectionView {
-                    key: v.key.clone(),
-                    conn_type,
-                    customer_connection: None,
-                    status: if value.is_some() { "ok" } else { ConnectionStatus::NeedsAuthorization.as_str() }.into(),
-                    message: value.is_none().then(|| "no credentials were given for this connection".to_string()),
-                    checked_at: value.is_some().then_some(i.updated_at),
-                    expires_at: None,
-                },
+                (None, None, Some(o)) if o.grant == OAuth2Grant::ClientCredentials && value.is_some() => {
+                    view.status = "ok".into()
+                }
+                (None, None, Some(_)) => {}
+                (None, None, None) if value.is_some() => {
+                    view.status = "ok".into();
+                    view.checked_at = Some(i.updated_at);
+                }
+                (None, None, None) => view.message = Some("no credentials were given for this connection".into()),
             }
+            view
         })
         .collect()
 }
@@ -545,4 +533,119 @@ pub async fn delete_customer_connection(
         .await
         .map_err(|e| ApiError::from_db("customer connection", e))?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The longest a connection test may take: someone is waiting on the wizard.
+const TEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Runs the `test` of every connection variable of `i` that has one and a value (static
+/// connections: an OAuth connection's health is its token requests), recording each result.
+pub(crate) async fn test_all(
+    s: &AppState,
+    i: &weft_db::Instance,
+    loaded: &weft_worker::LoadedVersion,
+) -> ApiResult<()> {
+    for var in loaded.def.config_vars().filter(|v| v.test.is_some() && v.oauth2.is_none()) {
+        if i.config.get(&var.key).is_some_and(|v| !v.is_null()) {
+            run_test(s, i, loaded, &var.key).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Runs connection `key`'s test for instance `i` and records its status: `ok` when the action
+/// succeeded, else `error` with the action's error.
+async fn run_test(
+    s: &AppState,
+    i: &weft_db::Instance,
+    loaded: &weft_worker::LoadedVersion,
+    key: &str,
+) -> ApiResult<weft_db::Connection> {
+    let var = loaded.def.config_vars().find(|v| v.key == key).expect("the caller found the variable");
+    let test = var.test.as_ref().expect("the caller checked the variable has a test");
+    let mut instance = i.clone();
+    let outcome = match weft_worker::oauth::resolve_customer_connections(&s.db, &loaded.def, &mut instance).await {
+        Err(e) => Err(e.message),
+        Ok(()) => {
+            let customer = &instance.customer;
+            let ctx = json!({
+                "config": instance.config,
+                "customer": {"id": instance.customer_id, "external_id": customer.external_id, "name": customer.name,
+                             "labels": customer.labels},
+            });
+            match weft_model::expr::eval_value(&serde_json::Value::Object(test.inputs.clone()), &ctx) {
+                Err(e) => Err(format!("the test's inputs: {e}")),
+                Ok(input) => {
+                    let mut cx = weft_components::ActionContext::new(
+                        format!("connection-test-{}", instance.id),
+                        format!("config.{key}.test"),
+                    );
+                    cx.timeout = Some(TEST_TIMEOUT);
+                    let run = s.worker.run_action(&instance, "", &loaded.components, &test.action, input, &cx);
+                    match tokio::time::timeout(TEST_TIMEOUT, run).await {
+                        Ok(Ok(_)) => Ok(()),
+                        Ok(Err(e)) => Err(format!("`{}` failed ({}): {}", test.action, e.kind.name(), e.message)),
+                        Err(_) => Err(format!("`{}` did not answer within {}s", test.action, TEST_TIMEOUT.as_secs())),
+                    }
+                }
+            }
+        }
+    };
+    // The message may quote what the remote said: never a secret of the instance.
+    let outcome = outcome.map_err(|m| {
+        weft_model::redact::Redactor::new(&loaded.def, instance.config.as_object().unwrap_or(&Default::default()))
+            .redact_str(&m)
+    });
+    let owner = weft_db::Owner::Instance(i.id.clone());
+    let now = super::now_ms();
+    let conn = s.db.ensure_connection(&i.org_id, &owner, key, now).await?;
+    let (status, message) = match &outcome {
+        Ok(()) => (ConnectionStatus::Ok, None),
+        Err(m) => (ConnectionStatus::Error, Some(m.as_str())),
+    };
+    s.db.set_connection_status(&conn.id, conn.version, status, message, now).await?;
+    Ok(s.db.connection(&i.org_id, &owner, key).await?.unwrap_or(conn))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TestView {
+    key: String,
+    /// `ok` or `error`.
+    status: String,
+    /// Why it failed (the action's error, secrets redacted).
+    message: Option<String>,
+    checked_at: Option<i64>,
+}
+
+/// Run a connection's test now (the variable's `test` action) and record its status.
+#[utoipa::path(post, path = "/instances/{id}/connections/{key}/test", tag = "connections",
+    params(("id" = String, Path), ("key" = String, Path)),
+    responses((status = 200, body = TestView), (status = 404, description = "no such instance or connection"),
+              (status = 422, description = "the connection has no test, or no value")))]
+pub async fn test(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path((id, key)): Path<(String, String)>,
+) -> ApiResult<Json<TestView>> {
+    auth.require(Permission::Operate)?;
+    let (i, loaded) = instance_and_def(&s, auth.org(), &id).await?;
+    let Some(var) = loaded.def.config_vars().find(|v| v.key == key && v.var_type == VarType::Connection) else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "connection.not_found",
+            format!("instance {id} has no connection `{key}` (version {} of its integration)", i.version),
+        ));
+    };
+    if var.test.is_none() || var.oauth2.is_some() {
+        return Err(ApiError::invalid(
+            "connection.no_test",
+            format!("connection `{key}` declares no `test` (OAuth connections are checked by their token requests)"),
+            json!(null),
+        ));
+    }
+    if i.config.get(&key).is_none_or(|v| v.is_null()) {
+        return Err(ApiError::invalid("connection.no_value", format!("connection `{key}` has no value"), json!(null)));
+    }
+    let c = run_test(&s, &i, &loaded, &key).await?;
+    Ok(Json(TestView { key, status: c.status.as_str().into(), message: c.message, checked_at: c.checked_at }))
 }

@@ -251,6 +251,7 @@ pub async fn deploy(
     };
     let i = s.db.create_instance(auth.org(), &new, now_ms()).await.map_err(|e| ApiError::from_db("instance", e))?;
     store_schedules(&s, &i, schedules).await?;
+    super::connections::test_all(&s, &i, &loaded).await?;
     Ok((StatusCode::CREATED, Json(view(&s, i).await?)))
 }
 
@@ -380,6 +381,7 @@ pub async fn upgrade(
         s.db.upgrade_instance(auth.org(), &id, &up, now_ms()).await.map_err(|e| ApiError::from_db("instance", e))?;
     s.targets.clear();
     store_schedules(&s, &i, schedules).await?;
+    super::connections::test_all(&s, &i, &loaded).await?;
     Ok(Json(view(&s, i).await?))
 }
 

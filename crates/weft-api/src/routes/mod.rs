@@ -48,6 +48,7 @@ pub fn api_routes(r: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
         .routes(routes!(connections::put_client, connections::delete_client))
         .routes(routes!(connections::list))
         .routes(routes!(connections::authorize))
+        .routes(routes!(connections::test))
         .routes(routes!(connections::list_customer_connections))
         .routes(routes!(connections::put_customer_connection, connections::delete_customer_connection))
 }
