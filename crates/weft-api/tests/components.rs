@@ -22,6 +22,7 @@ config:
       - key: crm
         label: Acme CRM connection
         type: connection
+        connection_type: acme-crm.api_key
         required: true
 flows:
   - key: sync
@@ -140,7 +141,27 @@ async fn the_examples_run_in_an_integration_deployed_for_a_customer() {
     // Publishing pins the component versions; deploying for a customer runs them.
     let version = publish_integration(&s, CRM_SYNC, "crm-sync").await;
     assert_eq!(version["components"], json!({"acme-crm": "1.0.0", "transform": "0.1.0"}));
-    let conn = json!({"type": "api_key", "base_url": crm, "api_key": "k-123"});
+    // The variable takes the component's connection type: its fields are checked at deploy.
+    let (st, c) = s.post("/api/v1/customers", json!({"external_id": "acme", "name": "acme"})).await;
+    assert_eq!(st, 201, "{c}");
+    let bad = json!({"integration": "crm-sync", "customer": "ext:acme",
+                     "config": {"crm": {"base_url": 7, "key": "k-123", "type": "bearer"}}});
+    let (st, e) = s.post("/api/v1/instances", bad).await;
+    assert_eq!(st, 422, "{e}");
+    let messages: Vec<&str> =
+        e["error"]["details"].as_array().unwrap().iter().map(|d| d["message"].as_str().unwrap()).collect();
+    assert_eq!(
+        messages,
+        [
+            "`base_url`: expected a string, found a number",
+            "unknown field `key` of a `acme-crm.api_key` connection (fields: base_url, api_key)",
+            "`type` of a `acme-crm.api_key` connection is `api_key`, found `bearer`",
+            "`api_key` is required by a `acme-crm.api_key` connection (API key)",
+        ],
+        "{e}"
+    );
+    // `type` may be left out: the connection type implies it.
+    let conn = json!({"base_url": crm, "api_key": "k-123"});
     let instance = deploy(&s, "crm-sync", "acme", json!({"crm": conn})).await;
     let e = run(&s, &instance, "sync", json!({})).await;
     assert_eq!(e["status"], "succeeded", "{e}");

@@ -13,6 +13,26 @@ pub struct ActionSpec {
     pub kind: OperationKind,
     pub description: String,
     pub inputs: Vec<InputSpec>,
+    /// For a connection type: how it authenticates (its fields are `inputs`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connection: Option<ConnectionInfo>,
+}
+
+/// How a component's connection type authenticates.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ConnectionInfo {
+    /// `api_key`, `basic`, `bearer`, `custom`, `oauth2_authorization_code` or
+    /// `oauth2_client_credentials`.
+    pub kind: String,
+    /// The provider's endpoints and scopes, for the `oauth2_*` kinds.
+    pub oauth2: Option<OAuth2Endpoints>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OAuth2Endpoints {
+    pub authorize_url: Option<String>,
+    pub token_url: String,
+    pub scopes: Vec<String>,
 }
 
 /// What calls an operation of a component.
@@ -26,6 +46,8 @@ pub enum OperationKind {
     Trigger,
     /// A data source: lists the choices of a wizard picklist (`data_source` of a config var).
     DataSource,
+    /// A connection type: the credentials a `connection` config var takes (`connection_type`).
+    Connection,
 }
 
 impl OperationKind {
@@ -35,6 +57,7 @@ impl OperationKind {
             OperationKind::Action => "action",
             OperationKind::Trigger => "trigger",
             OperationKind::DataSource => "data source",
+            OperationKind::Connection => "connection type",
         }
     }
 
@@ -44,6 +67,7 @@ impl OperationKind {
             OperationKind::Action => "an action",
             OperationKind::Trigger => "a trigger",
             OperationKind::DataSource => "a data source",
+            OperationKind::Connection => "a connection type",
         }
     }
 }
@@ -51,7 +75,13 @@ impl OperationKind {
 impl ActionSpec {
     /// An action.
     pub fn new(name: impl Into<String>, description: impl Into<String>, inputs: Vec<InputSpec>) -> ActionSpec {
-        ActionSpec { name: name.into(), kind: OperationKind::Action, description: description.into(), inputs }
+        ActionSpec {
+            name: name.into(),
+            kind: OperationKind::Action,
+            description: description.into(),
+            inputs,
+            connection: None,
+        }
     }
 
     /// The same operation as another kind.

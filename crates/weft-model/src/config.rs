@@ -6,7 +6,7 @@
 //! wizard can mark every faulty field in one round trip. Secret values are never echoed in
 //! messages: an error message may end up in a log or an API response.
 
-use crate::definition::{ConfigVar, IntegrationDef, OAuth2Def, OAuth2Grant, VarType};
+use crate::definition::{ConfigVar, ConnectionTypeRef, IntegrationDef, OAuth2Def, OAuth2Grant, VarType};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -106,6 +106,58 @@ fn check_customer_connection_ref(o: &Map<String, Value>) -> Result<String, Vec<S
         )]);
     }
     Ok(name)
+}
+
+/// A value of a component's connection type: the type's fields (required ones present, each
+/// of its type, no others) and a `type` that, when given, is the one the type implies. The
+/// stored value gets that `type`: the kind for the kinds `http.request` applies (`api_key`,
+/// `basic`, `bearer`), else the connection type's name.
+fn check_typed_connection(ct: &ConnectionTypeRef, o: &Map<String, Value>) -> Result<Value, Vec<String>> {
+    let want =
+        if matches!(ct.kind.as_str(), "api_key" | "basic" | "bearer") { ct.kind.clone() } else { ct.name.clone() };
+    let mut errors = Vec::new();
+    for (k, v) in o {
+        if k == "type" {
+            if v.as_str() != Some(want.as_str()) {
+                errors.push(format!("`type` of a `{}` connection is `{want}`, found {}", ct.name, shown_type(v)));
+            }
+            continue;
+        }
+        match ct.fields.iter().find(|f| &f.key == k) {
+            None => {
+                let known: Vec<&str> = ct.fields.iter().map(|f| f.key.as_str()).collect();
+                errors.push(format!(
+                    "unknown field `{k}` of a `{}` connection (fields: {})",
+                    ct.name,
+                    known.join(", ")
+                ));
+            }
+            Some(f) if !v.is_null() && !f.input_type.accepts(v) => {
+                errors.push(format!("`{k}`: expected {}, found {}", f.input_type.describe(), describe_type(v)))
+            }
+            Some(_) => {}
+        }
+    }
+    for f in ct.fields.iter().filter(|f| f.required) {
+        if o.get(&f.key).is_none_or(Value::is_null) {
+            let what = if f.description.is_empty() { String::new() } else { format!(" ({})", f.description) };
+            errors.push(format!("`{}` is required by a `{}` connection{what}", f.key, ct.name));
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let mut out = o.clone();
+    out.insert("type".into(), Value::String(want));
+    Ok(Value::Object(out))
+}
+
+/// A value's type for a message, without showing the value (it may be a secret).
+fn shown_type(v: &Value) -> String {
+    match v {
+        Value::String(s) if s.len() <= 40 && !s.contains(char::is_whitespace) => format!("`{s}`"),
+        other => describe_type(other).to_string(),
+    }
 }
 
 /// A customer connection's name.
@@ -252,6 +304,9 @@ fn check_value(var: &ConfigVar, v: &Value) -> Result<Value, Vec<String>> {
             };
             if o.contains_key(CUSTOMER_CONNECTION) {
                 return check_customer_connection_ref(o).map(|_| v.clone());
+            }
+            if let Some(ct) = &var.connection_type {
+                return check_typed_connection(ct, o);
             }
             match o.get("type") {
                 Some(Value::String(t)) if !t.is_empty() => Ok(v.clone()),

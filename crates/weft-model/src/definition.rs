@@ -58,6 +58,9 @@ impl IntegrationDef {
             if let Some(t) = &var.test {
                 out.insert(t.action.as_str());
             }
+            if let Some(c) = &var.connection_type {
+                out.insert(c.name.as_str());
+            }
         }
         for flow in &self.flows {
             if let Trigger::Poll(p) = &flow.trigger {
@@ -104,6 +107,21 @@ pub struct ConfigVar {
     /// A `connection` variable's check, run when its credentials are saved (deploy, upgrade)
     /// and on demand: an action whose success marks the connection `ok`.
     pub test: Option<ConnectionTest>,
+    /// A `connection` variable that takes a component's connection type (`acme-crm.api_key`):
+    /// its value's fields are checked against the type's at deploy; an OAuth type's endpoints
+    /// become the variable's `oauth2`.
+    pub connection_type: Option<ConnectionTypeRef>,
+}
+
+/// A component's connection type, as validation found it in the catalog.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConnectionTypeRef {
+    /// `<component>.<connection type>`.
+    pub name: String,
+    /// `api_key`, `basic`, `bearer`, `custom`, `oauth2_…`.
+    pub kind: String,
+    /// The fields a value holds.
+    pub fields: Vec<crate::catalog::InputSpec>,
 }
 
 /// An action that proves a connection works (`GET /me` of the API, a component's `whoami`).
@@ -188,6 +206,7 @@ impl ConfigVar {
             customer_visible: true,
             oauth2: None,
             test: None,
+            connection_type: None,
         }
     }
 }

@@ -13,7 +13,7 @@ pub mod redact;
 pub mod role;
 pub mod validate;
 
-pub use catalog::{ActionSpec, InputSpec, InputType, OperationKind};
+pub use catalog::{ActionSpec, ConnectionInfo, InputSpec, InputType, OAuth2Endpoints, OperationKind};
 pub use definition::*;
 pub use diag::Diagnostic;
 pub use error::{ErrorKind, LogLevel, StepError};

@@ -12,11 +12,11 @@
 //! tree (a step may only read steps that can have finished before it), and each `config.<name>`,
 //! `item` or `error` against its scope.
 
-use crate::catalog::{ActionSpec, OperationKind};
+use crate::catalog::{ActionSpec, OAuth2Endpoints, OperationKind};
 use crate::definition::{
-    BranchArm, ConfigPage, ConfigVar, ConnectionTest, DataSourceRef, ExecutionRetry, FlowDef, IntegrationDef,
-    OAuth2Def, OAuth2Grant, OnError, PollSource, PollTrigger, QueueDef, QueueMode, RetryPolicy, Step, StepKind,
-    Trigger, VarType, WebhookMode, WebhookTrigger,
+    BranchArm, ConfigPage, ConfigVar, ConnectionTest, ConnectionTypeRef, DataSourceRef, ExecutionRetry, FlowDef,
+    IntegrationDef, OAuth2Def, OAuth2Grant, OnError, PollSource, PollTrigger, QueueDef, QueueMode, RetryPolicy, Step,
+    StepKind, Trigger, VarType, WebhookMode, WebhookTrigger,
 };
 use crate::diag::Diagnostic;
 use crate::error::ErrorKind;
@@ -522,6 +522,7 @@ impl<'a> Checker<'a> {
                 "customer_visible",
                 "oauth2",
                 "test",
+                "connection_type",
             ],
         );
         let key = self.req_str(m, path, "key");
@@ -567,6 +568,7 @@ impl<'a> Checker<'a> {
                 ("maximum", &[VarType::Number][..]),
                 ("oauth2", &[VarType::Connection][..]),
                 ("test", &[VarType::Connection][..]),
+                ("connection_type", &[VarType::Connection][..]),
             ];
             for (field, types) in only {
                 if m.contains_key(field) && !types.contains(&t) {
@@ -620,10 +622,53 @@ impl<'a> Checker<'a> {
             Some(v) if var_type == Some(VarType::Connection) => self.connection_test(v, &join_key(path, "test")),
             _ => None,
         };
-        let oauth2 = match m.get("oauth2") {
-            Some(v) if var_type == Some(VarType::Connection) => self.oauth2(v, &join_key(path, "oauth2")),
+        let is_connection = var_type == Some(VarType::Connection);
+        let connection_type = match m.get("connection_type") {
+            Some(v) if is_connection => self.connection_type(v, &join_key(path, "connection_type")),
             _ => None,
         };
+        let opath = join_key(path, "oauth2");
+        let oauth2 = match (&connection_type, m.get("oauth2")) {
+            // A component's OAuth connection type: its grant, endpoints and scopes, with the
+            // variable's own `client`, `params`, `pkce`, `revoke_url` (and narrower `scopes`).
+            (Some((ct, Some(endpoints))), given) => {
+                let mut merged = Map::new();
+                if let Some(g) = given
+                    && let Some(gm) = self.object(g, &opath)
+                {
+                    for k in ["grant", "authorize_url", "token_url"] {
+                        if gm.contains_key(k) {
+                            self.err_key(
+                                &join_key(&opath, k),
+                                format!("`{k}` comes from the component's connection type `{}`", ct.name),
+                            );
+                        }
+                    }
+                    merged = gm.clone();
+                }
+                let grant = OAuth2Grant::from_connection_type(&ct.kind).unwrap_or(OAuth2Grant::AuthorizationCode);
+                merged.insert("grant".into(), Value::String(grant.name().into()));
+                if let Some(a) = &endpoints.authorize_url {
+                    merged.insert("authorize_url".into(), Value::String(a.clone()));
+                }
+                merged.insert("token_url".into(), Value::String(endpoints.token_url.clone()));
+                merged.entry("scopes").or_insert_with(|| serde_json::json!(endpoints.scopes));
+                self.oauth2(&Value::Object(merged), &opath)
+            }
+            (Some((ct, None)), Some(_)) => {
+                self.err_key(
+                    &opath,
+                    format!(
+                        "`oauth2` is for OAuth connections; `{}` is a connection type of kind {}",
+                        ct.name, ct.kind
+                    ),
+                );
+                None
+            }
+            (_, Some(v)) if is_connection => self.oauth2(v, &opath),
+            _ => None,
+        };
+        let connection_type = connection_type.map(|(ct, _)| ct);
         let schema = m.get("schema").cloned();
         let validator = match &schema {
             Some(s @ (Value::Object(_) | Value::Bool(_))) => match jsonschema::validator_for(s) {
@@ -749,7 +794,19 @@ impl<'a> Checker<'a> {
             customer_visible,
             oauth2,
             test,
+            connection_type,
         })
+    }
+
+    /// A connection variable's `connection_type`: a component's connection type in the catalog,
+    /// and its OAuth endpoints when it is an OAuth one.
+    fn connection_type(&mut self, v: &Value, path: &str) -> Option<(ConnectionTypeRef, Option<OAuth2Endpoints>)> {
+        let name = self.string(v, path)?;
+        let spec = self.operation(OperationKind::Connection, &name, path)?;
+        let info = spec.connection.clone();
+        let kind = info.as_ref().map_or_else(|| "custom".to_string(), |i| i.kind.clone());
+        let endpoints = info.and_then(|i| i.oauth2).filter(|_| OAuth2Grant::from_connection_type(&kind).is_some());
+        Some((ConnectionTypeRef { name, kind, fields: spec.inputs.clone() }, endpoints))
     }
 
     /// A connection variable's `test`: `{action, inputs}`, an action of the catalog whose

@@ -3,8 +3,8 @@
 
 use serde_json::json;
 use weft_model::{
-    ActionSpec, Diagnostic, InputSpec, InputType, IntegrationDef, OnError, OperationKind, PollSource, SourceFormat,
-    StepKind, Trigger, WebhookMode, definition_from_json, load_definition,
+    ActionSpec, ConnectionInfo, Diagnostic, InputSpec, InputType, IntegrationDef, OAuth2Endpoints, OnError,
+    OperationKind, PollSource, SourceFormat, StepKind, Trigger, WebhookMode, definition_from_json, load_definition,
 };
 
 const ORDER_SYNC: &str = include_str!("fixtures/order-sync.yaml");
@@ -37,6 +37,7 @@ fn catalog() -> Vec<ActionSpec> {
                 input("follow_redirects", InputType::Boolean, false),
                 input("retry", InputType::Any, false),
             ],
+            connection: None,
         },
         ActionSpec {
             kind: OperationKind::Action,
@@ -46,12 +47,30 @@ fn catalog() -> Vec<ActionSpec> {
                 input("level", InputType::Enum(["debug", "info", "warn", "error"].map(String::from).to_vec()), false),
                 input("message", InputType::String, true),
             ],
+            connection: None,
         },
         // A custom component's poll trigger and data source.
         ActionSpec::new("crm.new", "New contacts.", vec![input("connection", InputType::Any, true)])
             .of_kind(OperationKind::Trigger),
         ActionSpec::new("crm.lists", "Contact lists.", vec![input("connection", InputType::Any, true)])
             .of_kind(OperationKind::DataSource),
+        // Its connection types: an API key, and OAuth.
+        ActionSpec {
+            connection: Some(ConnectionInfo { kind: "api_key".into(), oauth2: None }),
+            ..ActionSpec::new("crm.key", "", vec![input("api_key", InputType::String, true)])
+                .of_kind(OperationKind::Connection)
+        },
+        ActionSpec {
+            connection: Some(ConnectionInfo {
+                kind: "oauth2_authorization_code".into(),
+                oauth2: Some(OAuth2Endpoints {
+                    authorize_url: Some("https://crm.example/oauth/authorize".into()),
+                    token_url: "https://crm.example/oauth/token".into(),
+                    scopes: vec!["contacts".into()],
+                }),
+            }),
+            ..ActionSpec::new("crm.oauth", "", vec![]).of_kind(OperationKind::Connection)
+        },
     ]
 }
 
@@ -1316,5 +1335,63 @@ fn bad_flow_queues_and_retries() {
         flows[3].retry.on (18:46): an execution-level `retry` retries any failure; `on` is only for a step's `retry`
         flows[4].retry.backoff (22:35): an execution-level `backoff` is whole seconds, at least 1s (the queue is second-granular)
         "#,
+    );
+}
+
+#[test]
+fn component_connection_types() {
+    let def = load(
+        r#"
+        key: t
+        name: T
+        config:
+          - page: P
+            vars:
+              - {key: key, type: connection, connection_type: crm.key}
+              - key: oauth
+                type: connection
+                connection_type: crm.oauth
+                oauth2: {client: crm-app, params: {prompt: consent}}
+        flows:
+          - {key: f, trigger: {manual: {}}, steps: []}
+        "#,
+    );
+    let vars: Vec<_> = def.config_vars().collect();
+    let ct = vars[0].connection_type.as_ref().unwrap();
+    assert_eq!((ct.name.as_str(), ct.kind.as_str(), ct.fields[0].key.as_str()), ("crm.key", "api_key", "api_key"));
+    assert!(vars[0].oauth2.is_none());
+    // An OAuth connection type's endpoints and scopes, with the variable's client and params.
+    let o = vars[1].oauth2.as_ref().unwrap();
+    assert_eq!(o.grant, weft_model::definition::OAuth2Grant::AuthorizationCode);
+    assert_eq!(o.authorize_url.as_deref(), Some("https://crm.example/oauth/authorize"));
+    assert_eq!(
+        (o.token_url.as_str(), o.scopes.clone()),
+        ("https://crm.example/oauth/token", vec!["contacts".to_string()])
+    );
+    assert_eq!((o.client.as_deref(), o.params["prompt"].as_str()), (Some("crm-app"), "consent"));
+    assert!(def.actions_used().contains("crm.oauth"), "the connection type's component is pinned at publish");
+
+    check(
+        r#"
+        key: t
+        name: T
+        config:
+          - page: P
+            vars:
+              - {key: a, type: connection, connection_type: crm.nope}
+              - {key: b, type: connection, connection_type: crm.lists}
+              - {key: c, type: string, connection_type: crm.key}
+              - {key: d, type: connection, connection_type: crm.key, oauth2: {client: x}}
+              - {key: e, type: connection, connection_type: crm.oauth}
+              - {key: f, type: connection, connection_type: crm.oauth, oauth2: {client: x, token_url: "https://x/t"}}
+        flows:
+          - {key: f, trigger: {manual: {}}, steps: []}
+        "#,
+        "config[0].vars[0].connection_type (6:53): unknown connection type `crm.nope` (known: crm.key, crm.oauth)
+config[0].vars[1].connection_type (7:53): `crm.lists` is a data source, not a connection type
+config[0].vars[2].connection_type (8:32): `connection_type` is only allowed for connection variables, not string
+config[0].vars[3].oauth2 (9:62): `oauth2` is for OAuth connections; `crm.key` is a connection type of kind api_key
+config[0].vars[4].oauth2.client (10:9): the authorization code grant needs `client`: the organization's OAuth client (the vendor's app) whose id and secret Weft sends to the provider
+config[0].vars[5].oauth2.token_url (11:84): `token_url` comes from the component's connection type `crm.oauth`",
     );
 }

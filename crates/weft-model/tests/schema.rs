@@ -171,6 +171,11 @@ fn catalog() -> Vec<ActionSpec> {
         ),
         action("acme-crm.new_contacts", vec![input("connection", Any, true)]).of_kind(OperationKind::Trigger),
         action("acme-crm.lists", vec![input("connection", Any, true)]).of_kind(OperationKind::DataSource),
+        weft_model::ActionSpec {
+            connection: Some(weft_model::ConnectionInfo { kind: "api_key".into(), oauth2: None }),
+            ..action("acme-crm.api_key", vec![input("base_url", String, true), input("api_key", String, true)])
+                .of_kind(OperationKind::Connection)
+        },
     ]
 }
 
@@ -533,6 +538,7 @@ fn the_docs_cover_every_type_trigger_step_kind_and_action() {
             OperationKind::Action => ("action", "action"),
             OperationKind::Trigger => ("trigger", "component poll trigger"),
             OperationKind::DataSource => ("name", "data source"),
+            OperationKind::Connection => ("connection_type", "connection type"),
         };
         if !contains_pair(&all, field, &spec.name) {
             missing.push(format!("an example of {noun} `{}`", spec.name));

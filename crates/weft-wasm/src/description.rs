@@ -177,23 +177,42 @@ impl Description {
     pub fn operation_specs(&self) -> Vec<weft_model::ActionSpec> {
         use weft_model::OperationKind as K;
         let ops = [(K::Action, &self.actions), (K::Trigger, &self.triggers), (K::DataSource, &self.data_sources)];
-        ops.into_iter()
-            .flat_map(|(kind, list)| list.iter().map(move |op| (kind, op)))
-            .map(|(kind, op)| {
-                let inputs = op
-                    .inputs
-                    .iter()
-                    .map(|i| weft_model::InputSpec {
-                        key: i.key.clone(),
-                        input_type: i.json_type(),
-                        required: i.required,
-                        description: i.help.clone().unwrap_or_else(|| i.label.clone()),
-                    })
-                    .collect();
-                weft_model::ActionSpec::new(format!("{}.{}", self.key, op.key), op.description.clone(), inputs)
-                    .of_kind(kind)
-            })
-            .collect()
+        let specs = |inputs: &[Input]| -> Vec<weft_model::InputSpec> {
+            inputs
+                .iter()
+                .map(|i| weft_model::InputSpec {
+                    key: i.key.clone(),
+                    input_type: i.json_type(),
+                    required: i.required,
+                    description: i.help.clone().unwrap_or_else(|| i.label.clone()),
+                })
+                .collect()
+        };
+        let operations =
+            ops.into_iter().flat_map(|(kind, list)| list.iter().map(move |op| (kind, op))).map(|(kind, op)| {
+                weft_model::ActionSpec::new(
+                    format!("{}.{}", self.key, op.key),
+                    op.description.clone(),
+                    specs(&op.inputs),
+                )
+                .of_kind(kind)
+            });
+        // Connection types: their fields are what a `connection_type` config var's value holds.
+        let connections = self.connections.iter().map(|c| {
+            let mut spec =
+                weft_model::ActionSpec::new(format!("{}.{}", self.key, c.key), c.description.clone(), specs(&c.fields))
+                    .of_kind(K::Connection);
+            spec.connection = Some(weft_model::ConnectionInfo {
+                kind: c.kind.clone(),
+                oauth2: c.oauth2.as_ref().map(|o| weft_model::OAuth2Endpoints {
+                    authorize_url: o.authorize_url.clone(),
+                    token_url: o.token_url.clone(),
+                    scopes: o.scopes.clone(),
+                }),
+            });
+            spec
+        });
+        operations.chain(connections).collect()
     }
 }
 

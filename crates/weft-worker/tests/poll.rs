@@ -50,6 +50,7 @@ impl Component for FeedComponent {
                 required: false,
                 description: String::new(),
             }],
+            connection: None,
         }]
     }
 
