@@ -54,14 +54,27 @@ impl Keyring {
     /// The file is rewritten whole, mode 0600, through a synced temporary file renamed over it.
     /// Returns the new key's id.
     ///
-    /// Two rotations of one file must not run at once (the later rename would drop the other's
-    /// key); `weft keys rotate` is an operator's command, run once.
+    /// Rotations of one file are serialized by an exclusive lock on `<path>.lock` (the key file
+    /// itself is replaced by each rotation, so it cannot carry the lock): two at once both add
+    /// their key, one after the other.
     ///
     /// # Errors
     /// As [`Keyring::load_or_create_file`], and [`VaultError::Io`] (not found) if there is no
     /// key file at `path`.
     pub fn rotate_file(path: impl AsRef<Path>) -> Result<String, VaultError> {
         let path = path.as_ref();
+        let mut lock_path = path.as_os_str().to_owned();
+        lock_path.push(".lock");
+        let lock_path = PathBuf::from(lock_path);
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(&lock_path)
+            .map_err(|e| io_error(&lock_path, e))?;
+        // Held until `lock` is dropped at the end of this call.
+        lock.lock().map_err(|e| io_error(&lock_path, e))?;
         let Some(keyring) = read_key_file(path)? else {
             return Err(io_error(path, io::Error::new(io::ErrorKind::NotFound, "no key file to rotate")));
         };

@@ -26,7 +26,8 @@ fn leftovers(dir: &Path) -> Vec<String> {
     fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|name| name != "master.key")
+        // The rotation lock stays (empty, 0600): removing it would race with a waiting rotation.
+        .filter(|name| name != "master.key" && !(name == "master.key.lock" && mode(&dir.join(name)) == 0o600))
         .collect()
 }
 
@@ -219,4 +220,23 @@ fn rotation_end_to_end_rewraps_and_retires_the_old_key() {
         err.to_string().contains("sealed under master key `k1`, which is not in the keyring (it has: k2)"),
         "{err}"
     );
+}
+
+#[test]
+fn concurrent_rotations_each_add_their_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("master.key");
+    Keyring::load_or_create_file(&path).unwrap();
+    let threads: Vec<_> = (0..8)
+        .map(|_| {
+            let path = path.clone();
+            std::thread::spawn(move || Keyring::rotate_file(&path).unwrap())
+        })
+        .collect();
+    let mut ids: Vec<String> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    ids.sort_by_key(|id| id[1..].parse::<u32>().unwrap());
+    assert_eq!(ids, (2..=9).map(|n| format!("k{n}")).collect::<Vec<_>>(), "each rotation got its own id");
+    let ring = Keyring::load_or_create_file(&path).unwrap();
+    assert_eq!(ring.ids().len(), 9, "no rotation dropped another's key: {:?}", ring.ids());
+    assert_eq!(ring.current_id(), "k9");
 }
