@@ -307,3 +307,53 @@ flows:
     let (_, res) = s.call(None, "POST", hook, Body::Json(json!({}))).await;
     assert_eq!(res["name"], "Acme Corp");
 }
+
+/// An instance an older Weft stored with its secret in the clear gets it sealed by the pass
+/// `weft serve` runs at start; flows still read it.
+#[tokio::test]
+async fn secrets_stored_in_plaintext_by_an_older_weft_are_sealed_at_start() {
+    let s = start().await;
+    let def = r#"
+key: legacy
+name: Legacy
+config:
+  - page: P
+    vars:
+      - {key: token, type: secret}
+flows:
+  - key: f
+    trigger: {manual: {}}
+    steps: []
+    result: "{{ config.token | length }}"
+"#;
+    assert_eq!(s.import(def).await.0, 201);
+    assert_eq!(s.post("/api/v1/integrations/legacy/versions", Value::Null).await.0, 201);
+    let (_, c) = s.post("/api/v1/customers", json!({"external_id": "old", "name": "Old"})).await;
+    let (_, integration) = s.get("/api/v1/integrations/legacy").await;
+    let secret = "legacy-plain-5ecr3t";
+    let old = weft_db::NewInstance {
+        customer_id: c["id"].as_str().unwrap().into(),
+        integration_id: integration["id"].as_str().unwrap().into(),
+        version: 1,
+        name: "old".into(),
+        config: json!({"token": secret}),
+        webhook_flows: vec![],
+        // What an older Weft did: nothing sealed.
+        secret_keys: vec![],
+    };
+    let i = s.db.create_instance(&s.org, &old, 0).await.unwrap();
+    let files = || ["weft.db", "weft.db-wal"].map(|f| std::fs::read(s.dir.path().join(f)).unwrap_or_default());
+    let holds = |needle: &str| files().iter().any(|b| b.windows(needle.len()).any(|w| w == needle.as_bytes()));
+    assert!(holds(secret));
+    assert_eq!(s.state.worker.seal_plain_secrets().await.unwrap(), 1);
+    assert_eq!(s.state.worker.seal_plain_secrets().await.unwrap(), 0, "nothing left");
+    let (st, e) = s.post(&format!("/api/v1/instances/{}/flows/f/run?wait=true", i.id), json!({})).await;
+    assert_eq!((st, e["result"].clone()), (200, json!(secret.len())), "{e}");
+    // The row no longer holds it.
+    use sqlx::Connection;
+    let url = format!("sqlite://{}", s.dir.path().join("weft.db").display());
+    let mut raw = sqlx::sqlite::SqliteConnection::connect(&url).await.unwrap();
+    let row: String =
+        sqlx::query_scalar("SELECT config FROM instances WHERE id = $1").bind(&i.id).fetch_one(&mut raw).await.unwrap();
+    assert!(!row.contains(secret) && row.contains('{'), "{row}");
+}

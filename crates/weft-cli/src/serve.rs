@@ -255,6 +255,19 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     let demo =
         if args.demo { Some(crate::demo::seed(&db, &org.id, &worker, &public_url, &local_url).await?) } else { None };
 
+    // Secrets written before they were sealed (an older Weft) are sealed now, in the background.
+    {
+        let w = worker.clone();
+        tokio::spawn(async move {
+            match w.seal_plain_secrets().await {
+                Ok(0) => {}
+                Ok(n) => {
+                    tracing::info!(instances = n, "sealed secret config values stored in plaintext by an older Weft")
+                }
+                Err(e) => tracing::warn!(error = %e, "could not seal secret config values stored in plaintext"),
+            }
+        });
+    }
     let shutdown = shutdown_signal();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut tasks = tokio::task::JoinSet::new();

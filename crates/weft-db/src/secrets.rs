@@ -154,3 +154,57 @@ impl crate::Db {
         Ok(())
     }
 }
+
+impl crate::Db {
+    /// Instances to check for secrets stored before they were sealed (migration 0011): every
+    /// instance after `after` (by id), `limit` at a time: `(org, id, integration id, version)`.
+    pub async fn instance_versions(
+        &self,
+        after: &str,
+        limit: u32,
+    ) -> Result<Vec<(String, String, String, i64)>, DbError> {
+        Ok(sqlx::query_as(
+            "SELECT org_id, id, integration_id, version FROM instances WHERE id > $1 ORDER BY id LIMIT $2",
+        )
+        .bind(after)
+        .bind(i64::from(limit.max(1)))
+        .fetch_all(&self.read)
+        .await?)
+    }
+
+    /// Seals the values of `secret_keys` that instance `id` still holds in plaintext in its
+    /// `config` (written before secrets were sealed, migration 0011) into its `secrets` column,
+    /// in one compare-and-set on the row. `true` when it sealed something.
+    pub async fn seal_plain_secrets(&self, org: &str, id: &str, secret_keys: &[String]) -> Result<bool, DbError> {
+        let row: Option<(String, String)> =
+            sqlx::query_as("SELECT config, secrets FROM instances WHERE org_id = $1 AND id = $2")
+                .bind(org)
+                .bind(id)
+                .fetch_optional(&self.read)
+                .await?;
+        let Some((config_text, secrets_text)) = row else { return Ok(false) };
+        let config: Value = serde_json::from_str(&config_text)
+            .map_err(|e| DbError::Secret(format!("instance {id}: the stored config is unreadable: {e}")))?;
+        let plain: Vec<String> =
+            secret_keys.iter().filter(|k| config.get(k.as_str()).is_some_and(|v| !v.is_null())).cloned().collect();
+        if plain.is_empty() {
+            return Ok(false);
+        }
+        let (config, sealed) = seal_config(self.vault().as_deref(), org, id, &config, &plain)?;
+        let mut secrets: Map<String, Value> = serde_json::from_str(&secrets_text)
+            .map_err(|e| DbError::Secret(format!("instance {id}: the stored secrets are unreadable: {e}")))?;
+        let sealed: Map<String, Value> = serde_json::from_str(&sealed).expect("seal_config writes a JSON object");
+        secrets.extend(sealed);
+        let done = sqlx::query(
+            "UPDATE instances SET config = $1, secrets = $2 WHERE id = $3 AND config = $4 AND secrets = $5",
+        )
+        .bind(crate::util::json_text(&config))
+        .bind(Value::Object(secrets).to_string())
+        .bind(id)
+        .bind(&config_text)
+        .bind(&secrets_text)
+        .execute(&self.write)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+}

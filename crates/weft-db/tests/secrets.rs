@@ -16,6 +16,7 @@ db_tests!(
     secrets_need_a_master_key,
     rotation_rewraps_every_secret_and_loses_nothing,
     a_node_with_other_master_keys_is_refused,
+    plaintext_secrets_of_an_older_weft_are_sealed,
 );
 
 const T0: Millis = 1_700_000_000_000;
@@ -166,4 +167,27 @@ async fn a_node_with_other_master_keys_is_refused(t: &TestDb) {
     )));
     let err = wrong_k2.check_master_keys(T0).await.unwrap_err().to_string();
     assert!(err.contains("master key `k2`"), "{err}");
+}
+
+async fn plaintext_secrets_of_an_older_weft_are_sealed(t: &TestDb) {
+    let db = t.db.clone().with_vault(vault(false));
+    let (org, customer, integration) = fixture(&db).await;
+    // As an older Weft stored it: the secret and the connection in `config`, in the clear.
+    let mut old = new_instance(&customer, &integration);
+    old.secret_keys.clear();
+    let created = db.create_instance(&org, &old, T0).await.unwrap();
+    assert!(stored_row(t, &created.id).await.contains(TOKEN));
+    let keys: Vec<String> = ["token", "crm", "unset"].map(String::from).to_vec();
+    let listed = db.instance_versions("", 10).await.unwrap();
+    assert_eq!(listed, vec![(org.clone(), created.id.clone(), integration.clone(), 1)]);
+
+    assert!(db.seal_plain_secrets(&org, &created.id, &keys).await.unwrap());
+    let stored = stored_row(t, &created.id).await;
+    assert!(!stored.contains(TOKEN), "still in plaintext: {stored}");
+    assert!(stored.contains("https://crm.example") && stored.contains("v1.k1."), "{stored}");
+    let read = db.get_instance(&org, &created.id).await.unwrap().unwrap();
+    assert_eq!(read.config["token"], TOKEN);
+    assert_eq!(read.config["crm"]["token"], format!("{TOKEN}-conn"));
+    assert!(!db.seal_plain_secrets(&org, &created.id, &keys).await.unwrap(), "nothing left to seal");
+    assert_eq!(db.get_instance(&org, &created.id).await.unwrap().unwrap().config, read.config);
 }

@@ -165,6 +165,36 @@ impl Worker {
         }
     }
 
+    /// Seals the secret and connection values that instances still hold in plaintext (stored
+    /// before secrets were sealed, migration 0011), instance by instance, each by compare-and-set.
+    /// Returns how many instances it sealed values of. An instance whose version cannot be
+    /// loaded is left alone and logged.
+    pub async fn seal_plain_secrets(&self) -> Result<usize, DbError> {
+        let db = &self.inner.db;
+        if db.vault().is_none() {
+            return Ok(0);
+        }
+        let (mut after, mut sealed) = (String::new(), 0);
+        loop {
+            let page = db.instance_versions(&after, 200).await?;
+            for (org, id, integration, version) in &page {
+                match self.load_version(org, integration, *version).await {
+                    Ok(loaded) => {
+                        let keys = weft_model::config::secret_keys(&loaded.def);
+                        if !keys.is_empty() && db.seal_plain_secrets(org, id, &keys).await? {
+                            sealed += 1;
+                        }
+                    }
+                    Err(e) => tracing::warn!(instance = %id, error = %e, "cannot check the instance's secrets"),
+                }
+            }
+            match page.last() {
+                Some((_, id, _, _)) if page.len() == 200 => after = id.clone(),
+                _ => return Ok(sealed),
+            }
+        }
+    }
+
     /// This node's OAuth 2.0 client (authorization, callback, tokens).
     pub fn oauth(&self) -> &crate::oauth::OAuth {
         &self.inner.oauth
