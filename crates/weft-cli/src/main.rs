@@ -43,6 +43,9 @@ enum Command {
 enum KeysCommand {
     /// Add a new master key and re-wrap every stored secret under it, online, in batches.
     Rotate(serve::RotateArgs),
+    /// How many sealed values each master key holds (a rotation is complete when the old keys
+    /// hold none).
+    Status(serve::KeyStatusArgs),
 }
 
 #[derive(Subcommand)]
@@ -66,6 +69,7 @@ fn main() -> ExitCode {
         Command::Migrate(args) => rt.block_on(serve::migrate(args)),
         Command::Token { command: TokenCommand::Create(args) } => rt.block_on(serve::token_create(args)),
         Command::Keys { command: KeysCommand::Rotate(args) } => rt.block_on(serve::keys_rotate(args)),
+        Command::Keys { command: KeysCommand::Status(args) } => rt.block_on(serve::keys_status(args)),
         Command::Client(cmd) => return rt.block_on(client::run(&cli.client, cmd)),
     };
     match result {

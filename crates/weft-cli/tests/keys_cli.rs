@@ -89,10 +89,39 @@ fn rotating_the_master_key_while_serving() {
     assert!(stored(&data, "acme"), "the scan sees stored data");
     assert!(!stored(&data, SECRET), "the secret is stored in plaintext");
 
-    // Rotate while the server runs: a second key, current, and the secret re-wrapped under it.
+    // Rotate while the server runs and keeps sealing new secrets (deploys in a loop): a second
+    // key, current, and every secret re-wrapped under it or sealed with it.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let deploying = {
+        let (stop, env) = (stop.clone(), env.map(|(k, v)| (k, v.to_string())));
+        std::thread::spawn(move || {
+            let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let config = format!("api_key={SECRET}-{n}");
+                let args =
+                    ["instance", "deploy", "--integration", "keyed", "--customer", "ext:acme", "--config", &config];
+                ok(&env, &args);
+                n += 1;
+            }
+            n
+        })
+    };
     let (code, out, err) = weft(&["keys", "rotate", "--data-dir", data_arg], &[]);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let deployed_meanwhile = deploying.join().unwrap();
     assert_eq!(code, 0, "{out}{err}");
-    assert!(err.contains("Added master key k2") && err.contains("Re-wrapped the secrets of 1 instance(s)"), "{err}");
+    assert!(
+        err.contains("Added master key k2") && err.contains("Nothing is left under the older master keys (k1)"),
+        "{err}"
+    );
+    assert!(deployed_meanwhile > 0, "deploys ran during the rotation");
+    let status = ok(&[], &["keys", "status", "--data-dir", data_arg]);
+    assert!(
+        status.contains("k1: 0 sealed record(s)")
+            && status.contains(&format!("k2 (current): {} sealed record(s)", deployed_meanwhile + 1)),
+        "{status}"
+    );
     let file: Value = serde_json::from_str(&std::fs::read_to_string(&key_file).unwrap()).unwrap();
     assert_eq!(file["current"], "k2");
     assert_eq!(file["keys"].as_object().unwrap().len(), 2, "the old key is kept");

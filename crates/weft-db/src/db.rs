@@ -43,7 +43,15 @@ pub type VaultLoader = Box<dyn Fn() -> Result<weft_vault::Vault, String> + Send 
 pub(crate) struct VaultSlot {
     current: std::sync::RwLock<std::sync::Arc<weft_vault::Vault>>,
     reload: Option<VaultLoader>,
+    /// When the loader was last asked for keys added since (see [`Db::sealing_vault`]).
+    checked: std::sync::Mutex<std::time::Instant>,
 }
+
+/// How stale the keys a process seals with may be: a node sealing a secret reloads its key
+/// file when it last did longer ago than this, so a rotation made beside it (`weft keys
+/// rotate`) is followed within this time and the rotation's later re-wrap pass finds what the
+/// node sealed under the old key meanwhile.
+pub const KEY_RECHECK: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl std::fmt::Debug for Db {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -163,7 +171,8 @@ impl Db {
     /// master keys).
     pub fn with_vault(mut self, vault: weft_vault::Vault) -> Db {
         let current = std::sync::RwLock::new(std::sync::Arc::new(vault));
-        self.vault = Some(std::sync::Arc::new(VaultSlot { current, reload: None }));
+        let checked = std::sync::Mutex::new(std::time::Instant::now());
+        self.vault = Some(std::sync::Arc::new(VaultSlot { current, reload: None, checked }));
         self
     }
 
@@ -172,13 +181,36 @@ impl Db {
     pub fn with_vault_loader(mut self, load: VaultLoader) -> Result<Db, DbError> {
         let vault = load().map_err(DbError::Secret)?;
         let current = std::sync::RwLock::new(std::sync::Arc::new(vault));
-        self.vault = Some(std::sync::Arc::new(VaultSlot { current, reload: Some(load) }));
+        let checked = std::sync::Mutex::new(std::time::Instant::now());
+        self.vault = Some(std::sync::Arc::new(VaultSlot { current, reload: Some(load), checked }));
         Ok(self)
     }
 
     /// The master keys secrets are sealed with now.
     pub fn vault(&self) -> Option<std::sync::Arc<weft_vault::Vault>> {
         self.vault.as_ref().map(|s| s.current.read().expect("vault lock").clone())
+    }
+
+    /// The master keys to seal a new secret with: as [`Db::vault`], first loaded again from
+    /// the key file when that was last done more than [`KEY_RECHECK`] ago, so a key a rotation
+    /// made current is the one new secrets get.
+    pub(crate) fn sealing_vault(&self) -> Option<std::sync::Arc<weft_vault::Vault>> {
+        if let Some(slot) = &self.vault
+            && slot.reload.is_some()
+        {
+            let due = {
+                let mut checked = slot.checked.lock().expect("vault check lock");
+                let due = checked.elapsed() >= KEY_RECHECK;
+                if due {
+                    *checked = std::time::Instant::now();
+                }
+                due
+            };
+            if due {
+                self.reload_vault();
+            }
+        }
+        self.vault()
     }
 
     /// Loads the master keys again; `true` when that gave keys this process did not have.

@@ -145,7 +145,7 @@ impl Db {
         check_version(&mut tx, org, &new.integration_id, new.version).await?;
         let id = new_id("ins");
         let (config, secrets) =
-            crate::secrets::seal_config(self.vault().as_deref(), org, &id, &new.config, &new.secret_keys)?;
+            crate::secrets::seal_config(self.sealing_vault().as_deref(), org, &id, &new.config, &new.secret_keys)?;
         sqlx::query(
             "INSERT INTO instances (id, org_id, customer_id, integration_id, version, name, config, secrets,
                  enabled, created_at, updated_at)
@@ -281,7 +281,7 @@ impl Db {
                 .ok_or_else(|| DbError::NotFound(format!("instance {id}")))?;
         check_version(&mut tx, org, &integration_id, up.version).await?;
         let (config, secrets) =
-            crate::secrets::seal_config(self.vault().as_deref(), org, id, &up.config, &up.secret_keys)?;
+            crate::secrets::seal_config(self.sealing_vault().as_deref(), org, id, &up.config, &up.secret_keys)?;
         sqlx::query(
             "UPDATE instances SET version = $1, config = $2, secrets = $3, updated_at = $4
              WHERE org_id = $5 AND id = $6",

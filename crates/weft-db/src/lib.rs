@@ -70,7 +70,7 @@ mod secrets;
 mod state;
 mod util;
 
-pub use db::{Backend, Db};
+pub use db::{Backend, Db, KEY_RECHECK};
 pub use error::DbError;
 pub use limits::QueuePolicy;
 pub use model::*;

@@ -186,7 +186,7 @@ const CONNECTION_COLUMNS: &str = "id, org_id, customer_id, instance_id, key, fie
 impl Db {
     /// Seals `plain` under the current master key, bound to `aad`; `what` names it in errors.
     pub(crate) fn seal_text(&self, plain: &[u8], aad: &Aad, what: &str) -> Result<String, DbError> {
-        let Some(vault) = self.vault() else {
+        let Some(vault) = self.sealing_vault() else {
             return Err(DbError::Secret(format!(
                 "{what} is a secret, and no master key is configured to encrypt it \
                  (set WEFT_MASTER_KEY, or let `weft serve` create the data directory's key file)"

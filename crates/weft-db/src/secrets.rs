@@ -190,7 +190,7 @@ impl crate::Db {
         if plain.is_empty() {
             return Ok(false);
         }
-        let (config, sealed) = seal_config(self.vault().as_deref(), org, id, &config, &plain)?;
+        let (config, sealed) = seal_config(self.sealing_vault().as_deref(), org, id, &config, &plain)?;
         let mut secrets: Map<String, Value> = serde_json::from_str(&secrets_text)
             .map_err(|e| DbError::Secret(format!("instance {id}: the stored secrets are unreadable: {e}")))?;
         let sealed: Map<String, Value> = serde_json::from_str(&sealed).expect("seal_config writes a JSON object");
