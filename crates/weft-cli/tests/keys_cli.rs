@@ -89,11 +89,12 @@ fn rotating_the_master_key_while_serving() {
     assert!(stored(&data, "acme"), "the scan sees stored data");
     assert!(!stored(&data, SECRET), "the secret is stored in plaintext");
 
-    // Rotate while the server runs and keeps sealing new secrets (deploys in a loop): a second
-    // key, current, and every secret re-wrapped under it or sealed with it.
+    // Rotate while the server runs, keeps sealing new secrets (deploys in a loop) and runs
+    // executions that read one: a second key, current, and every secret re-wrapped under it or
+    // sealed with it, none lost.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let deploying = {
-        let (stop, env) = (stop.clone(), env.map(|(k, v)| (k, v.to_string())));
+        let (stop, env, id) = (stop.clone(), env.map(|(k, v)| (k, v.to_string())), id.clone());
         std::thread::spawn(move || {
             let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
             let mut n = 0;
@@ -102,6 +103,8 @@ fn rotating_the_master_key_while_serving() {
                 let args =
                     ["instance", "deploy", "--integration", "keyed", "--customer", "ext:acme", "--config", &config];
                 ok(&env, &args);
+                // Executions keep reading the first instance's secret throughout.
+                assert_eq!(check(&env, &id), SECRET.len());
                 n += 1;
             }
             n
