@@ -156,15 +156,17 @@ impl crate::Db {
 }
 
 impl crate::Db {
-    /// Instances to check for secrets stored before they were sealed (migration 0011): every
-    /// instance after `after` (by id), `limit` at a time: `(org, id, integration id, version)`.
-    pub async fn instance_versions(
+    /// Instances that may hold secrets stored before they were sealed (migration 0011): those
+    /// with nothing sealed (an instance written since seals every secret it has), after `after`
+    /// by id, `limit` at a time: `(org, id, integration id, version)`.
+    pub async fn instances_without_sealed_secrets(
         &self,
         after: &str,
         limit: u32,
     ) -> Result<Vec<(String, String, String, i64)>, DbError> {
         Ok(sqlx::query_as(
-            "SELECT org_id, id, integration_id, version FROM instances WHERE id > $1 ORDER BY id LIMIT $2",
+            "SELECT org_id, id, integration_id, version FROM instances WHERE id > $1 AND secrets = '{}'
+             ORDER BY id LIMIT $2",
         )
         .bind(after)
         .bind(i64::from(limit.max(1)))

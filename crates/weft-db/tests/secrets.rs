@@ -178,7 +178,7 @@ async fn plaintext_secrets_of_an_older_weft_are_sealed(t: &TestDb) {
     let created = db.create_instance(&org, &old, T0).await.unwrap();
     assert!(stored_row(t, &created.id).await.contains(TOKEN));
     let keys: Vec<String> = ["token", "crm", "unset"].map(String::from).to_vec();
-    let listed = db.instance_versions("", 10).await.unwrap();
+    let listed = db.instances_without_sealed_secrets("", 10).await.unwrap();
     assert_eq!(listed, vec![(org.clone(), created.id.clone(), integration.clone(), 1)]);
 
     assert!(db.seal_plain_secrets(&org, &created.id, &keys).await.unwrap());
@@ -189,5 +189,6 @@ async fn plaintext_secrets_of_an_older_weft_are_sealed(t: &TestDb) {
     assert_eq!(read.config["token"], TOKEN);
     assert_eq!(read.config["crm"]["token"], format!("{TOKEN}-conn"));
     assert!(!db.seal_plain_secrets(&org, &created.id, &keys).await.unwrap(), "nothing left to seal");
+    assert!(db.instances_without_sealed_secrets("", 10).await.unwrap().is_empty(), "not a candidate any more");
     assert_eq!(db.get_instance(&org, &created.id).await.unwrap().unwrap().config, read.config);
 }

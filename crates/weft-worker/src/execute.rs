@@ -176,7 +176,7 @@ impl Worker {
         }
         let (mut after, mut sealed) = (String::new(), 0);
         loop {
-            let page = db.instance_versions(&after, 200).await?;
+            let page = db.instances_without_sealed_secrets(&after, 200).await?;
             for (org, id, integration, version) in &page {
                 match self.load_version(org, integration, *version).await {
                     Ok(loaded) => {
