@@ -773,3 +773,46 @@ flows:
     let (st, e) = s.post(&format!("/api/v1/instances/{id}/connections/nope/test"), Value::Null).await;
     assert_error(&(st, e), 404, "connection.not_found");
 }
+
+#[tokio::test]
+async fn the_scheduler_refreshes_tokens_ahead_of_expiry_including_a_customers() {
+    let s = start().await;
+    // Tokens that expire in two minutes: inside the scheduler's five-minute horizon.
+    let a = provider(120).await;
+    put_client(&s).await;
+    assert_eq!(s.import(&SHARED_DEF.replace("AS/", &format!("{}/", a.url))).await.0, 201);
+    assert_eq!(s.post("/api/v1/integrations/shared-conn/versions", Value::Null).await.0, 201);
+    assert_eq!(s.post("/api/v1/customers", json!({"external_id": "acme", "name": "Acme"})).await.0, 201);
+    let (st, _) = s
+        .call(
+            Some(&s.owner),
+            "PUT",
+            "/api/v1/customers/ext:acme/connections/keys",
+            Body::Json(json!({"type": "api_key", "header": "x-api-key", "value": "k"})),
+        )
+        .await;
+    assert_eq!(st, 200);
+    let mut ids = Vec::new();
+    for crm in [json!({}), json!({"customer_connection": "crm"})] {
+        let config = json!({"crm": crm, "keyed": {"customer_connection": "keys"}});
+        let (st, inst) = s
+            .post("/api/v1/instances", json!({"integration": "shared-conn", "customer": "ext:acme", "config": config}))
+            .await;
+        assert_eq!(st, 201, "{inst}");
+        let id = inst["id"].as_str().unwrap().to_string();
+        assert_eq!(authorize_instance(&s, &id, json!({})).await.0, 200);
+        ids.push(id);
+    }
+    a.p.lock().unwrap().lifetime = 3600;
+    let scheduler = weft_worker::Scheduler::new(s.db.clone(), s.state.worker.clone(), Default::default());
+    assert_eq!(scheduler.refresh_oauth().await.unwrap(), 2, "the instance's and the customer's");
+    assert_eq!(
+        a.p.lock().unwrap().grants,
+        ["authorization_code", "authorization_code", "refresh_token", "refresh_token"]
+    );
+    assert_eq!(scheduler.refresh_oauth().await.unwrap(), 0, "nothing due any more");
+    for id in &ids {
+        let (_, c) = s.get(&format!("/api/v1/instances/{id}/connections")).await;
+        assert!(c[0]["expires_at"].as_i64().unwrap() > chrono_now() + 3_000_000, "{c}");
+    }
+}

@@ -140,6 +140,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0013_oauth.sql"),
         include_str!("../migrations/postgres/0013_oauth.sql"),
     ),
+    (
+        14,
+        "connection_source",
+        include_str!("../migrations/sqlite/0014_connection_source.sql"),
+        include_str!("../migrations/postgres/0014_connection_source.sql"),
+    ),
 ];
 
 /// Read connections for a SQLite file; reads run in parallel under WAL.

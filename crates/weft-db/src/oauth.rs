@@ -560,6 +560,20 @@ impl Db {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Records the instance and config variable connection `id` was authorized through: the
+    /// definition that refreshes a customer's connection ahead of expiry.
+    pub async fn set_connection_source(&self, id: &str, instance: &str, variable: &str) -> Result<(), DbError> {
+        sqlx::query(
+            "UPDATE connections SET via_instance = $1, via_variable = $2 WHERE id = $3 AND instance_id IS NULL",
+        )
+        .bind(instance)
+        .bind(variable)
+        .bind(id)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
     /// Releases `owner`'s refresh lease without changing anything else.
     pub async fn unlock_connection(&self, id: &str, owner: &str) -> Result<(), DbError> {
         sqlx::query("UPDATE connections SET lock_owner = NULL, lock_until = NULL WHERE id = $1 AND lock_owner = $2")
@@ -570,18 +584,19 @@ impl Db {
         Ok(())
     }
 
-    /// Instances' connections whose access token expires before `before` and that can be
-    /// refreshed: `(org, instance, key)`, at most `limit`, soonest first. (A customer's OAuth
-    /// connection is refreshed when a step needs it: it has no one definition to refresh by.)
+    /// Connections whose access token expires before `before` and that can be refreshed, at
+    /// most `limit`, soonest first: `(org, instance, variable)` of the instance whose definition
+    /// says how — its own, or for a customer's connection the one it was last authorized
+    /// through (see [`Db::set_connection_source`]).
     pub async fn connections_expiring(
         &self,
         before: Millis,
         limit: u32,
     ) -> Result<Vec<(String, String, String)>, DbError> {
         Ok(sqlx::query_as(
-            "SELECT org_id, instance_id, key FROM connections
+            "SELECT org_id, COALESCE(instance_id, via_instance), COALESCE(via_variable, key) FROM connections
              WHERE status = 'ok' AND tokens IS NOT NULL AND expires_at IS NOT NULL AND expires_at < $1
-                 AND instance_id IS NOT NULL
+                 AND COALESCE(instance_id, via_instance) IS NOT NULL
              ORDER BY expires_at LIMIT $2",
         )
         .bind(before)

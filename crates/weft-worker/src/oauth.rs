@@ -12,8 +12,8 @@
 //!   whoever gets either re-reads the row first, so a refresh another node just made is used,
 //!   not repeated. A refresh the provider refuses marks the connection `error` with the
 //!   provider's message.
-//! - [`OAuth::refresh_expiring`] (the scheduler) refreshes tokens ahead of their expiry, so a
-//!   step seldom waits for one; [`OAuth::revoke_instance`] revokes tokens when an instance goes.
+//! - [`OAuth::refresh_expiring`] (the scheduler) refreshes tokens ahead of their expiry (a
+//!   customer's by the instance it was last authorized through), so a step seldom waits for one; [`OAuth::revoke_instance`] revokes tokens when an instance goes.
 //!
 //! Every request to a provider goes through the egress guard, like a step's. The client secret,
 //! tokens and verifier are never logged; errors carry the provider's `error` and
@@ -301,6 +301,7 @@ impl OAuth {
             Ok((tokens, expires_at)) => {
                 let fresh = self.inner.db.connection_by_id(&conn.org_id, &conn.id).await?.unwrap_or(conn);
                 self.inner.db.store_tokens(&fresh, fresh.version, &tokens, expires_at, now_ms()).await?;
+                self.inner.db.set_connection_source(&fresh.id, &pending.instance_id, &pending.variable).await?;
                 tracing::info!(instance = %pending.instance_id, connection = %fresh.key, "OAuth connection authorized");
                 Ok(CallbackOutcome { connection: id.clone(), result: Ok(()), redirect: pending.success_url })
             }
@@ -560,8 +561,8 @@ impl OAuth {
     ) -> Result<bool, OAuthError> {
         let oauth = oauth_var(def, key)?;
         let db = &self.inner.db;
-        let owner = weft_db::Owner::Instance(instance.id.clone());
-        let Some(conn) = db.connection(&instance.org_id, &owner, key).await? else { return Ok(false) };
+        let (owner, row_key) = owner_of(instance, key);
+        let Some(conn) = db.connection(&instance.org_id, &owner, &row_key).await? else { return Ok(false) };
         let local = self.local_lock(&conn.id);
         let _held = local.lock().await;
         let Some(conn) = db.connection_by_id(&instance.org_id, &conn.id).await? else { return Ok(false) };
