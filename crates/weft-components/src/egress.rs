@@ -147,6 +147,17 @@ impl EgressGuard {
         ))
     }
 
+    /// Checks a URL whose host is an IP literal (reqwest connects to those without asking
+    /// [`EgressGuard::resolver`]); host names pass here and are checked when resolved.
+    pub fn check_url_host(&self, url: &reqwest::Url) -> Result<(), StepError> {
+        let host = url.host_str().unwrap_or("");
+        let bare = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+        match bare.parse::<IpAddr>() {
+            Ok(ip) => self.check_ip(ip),
+            Err(_) => Ok(()),
+        }
+    }
+
     /// A DNS resolver for reqwest that resolves with the system resolver and drops refused
     /// addresses.
     pub fn resolver(&self) -> GuardedResolver {

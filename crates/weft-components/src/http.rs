@@ -512,7 +512,7 @@ impl Call<'_> {
         let mut body = req.body.clone();
         let mut hops = 0;
         loop {
-            self.check_literal_host(&url)?;
+            self.guard.check_url_host(&url)?;
             let mut rb = self.client.request(method.clone(), url.clone()).headers(headers.clone());
             if let Some(b) = &body {
                 rb = rb.body(b.clone());
@@ -578,16 +578,6 @@ impl Call<'_> {
                 }
             }
             url = next;
-        }
-    }
-
-    /// reqwest connects to IP-literal hosts without asking the resolver, so check them here.
-    fn check_literal_host(&self, url: &Url) -> Result<(), StepError> {
-        let host = url.host_str().unwrap_or("");
-        let bare = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
-        match bare.parse::<std::net::IpAddr>() {
-            Ok(ip) => self.guard.check_ip(ip),
-            Err(_) => Ok(()),
         }
     }
 }

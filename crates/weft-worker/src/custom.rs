@@ -266,6 +266,9 @@ impl Worker {
     /// A call's input outside an execution with an OAuth connection's token in place of its
     /// reference (see [`crate::oauth::with_token`]).
     async fn with_oauth_token(&self, instance: &Instance, input: Value) -> Result<Value, StepError> {
+        if !crate::oauth::wants_token(&input) {
+            return Ok(input);
+        }
         let loaded = self
             .load_version(&instance.org_id, &instance.integration_id, instance.version)
             .await

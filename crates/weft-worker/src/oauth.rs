@@ -457,7 +457,7 @@ impl OAuth {
         let (client_id, secret) = self.client(org, oauth, value).await?;
         let url = reqwest::Url::parse(&oauth.token_url)
             .map_err(|e| OAuthError::Config(format!("the token URL is not valid: {e}")))?;
-        self.check_literal_host(&url)?;
+        self.inner.guard.check_url_host(&url).map_err(|e| OAuthError::Unreachable(e.message))?;
         let body = Zeroizing::new(form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish());
         let auth = basic_auth(&client_id, &secret);
         let sent = self
@@ -514,16 +514,6 @@ impl OAuth {
             _ => Err(OAuthError::Unreachable(format!(
                 "the token endpoint {host} answered {status} without a token (expected JSON with `access_token`)"
             ))),
-        }
-    }
-
-    /// reqwest connects to IP-literal hosts without asking the guard's resolver.
-    fn check_literal_host(&self, url: &reqwest::Url) -> Result<(), OAuthError> {
-        let host = url.host_str().unwrap_or("");
-        let bare = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
-        match bare.parse::<std::net::IpAddr>() {
-            Ok(ip) => self.inner.guard.check_ip(ip).map_err(|e| OAuthError::Unreachable(e.message)),
-            Err(_) => Ok(()),
         }
     }
 
@@ -620,7 +610,7 @@ impl OAuth {
         let (client_id, secret) = self.client(org, oauth, value).await?;
         let url = reqwest::Url::parse(revoke_url)
             .map_err(|e| OAuthError::Config(format!("the revoke URL is not valid: {e}")))?;
-        self.check_literal_host(&url)?;
+        self.inner.guard.check_url_host(&url).map_err(|e| OAuthError::Unreachable(e.message))?;
         let body = Zeroizing::new(
             form_urlencoded::Serializer::new(String::new())
                 .append_pair("token", token)
@@ -761,12 +751,10 @@ pub(crate) async fn with_token(
     def: &IntegrationDef,
     mut input: Value,
 ) -> Result<(Value, Option<AccessToken>), StepError> {
-    let Some(conn) = input.get("connection").and_then(Value::as_object) else { return Ok((input, None)) };
-    let is_oauth = conn.get("type").and_then(Value::as_str).is_some_and(|t| t.starts_with("oauth2_"));
-    if !is_oauth {
+    if !wants_token(&input) {
         return Ok((input, None));
     }
-    let Some(key) = conn.get("connection").and_then(Value::as_str).map(str::to_string) else {
+    let Some(key) = input["connection"].get("connection").and_then(Value::as_str).map(str::to_string) else {
         return Err(StepError::new(
             ErrorKind::Input,
             "`connection` is an OAuth connection without the variable it belongs to: pass `{{ config.<variable> }}`",
@@ -775,6 +763,15 @@ pub(crate) async fn with_token(
     let token = oauth.access_token(instance, def, &key).await.map_err(step_error)?;
     input["connection"] = connection_value(&token);
     Ok((input, Some(token)))
+}
+
+/// Whether a call's input carries an OAuth connection reference (`{type: oauth2_…}`).
+pub(crate) fn wants_token(input: &Value) -> bool {
+    input
+        .get("connection")
+        .and_then(|c| c.get("type"))
+        .and_then(Value::as_str)
+        .is_some_and(|t| t.starts_with("oauth2_"))
 }
 
 /// How a step sees an OAuth failure.

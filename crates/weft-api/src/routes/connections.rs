@@ -48,19 +48,6 @@ fn client_view(key: String, client_id: String, created_at: i64, updated_at: i64)
     OAuthClientView { key, client_id, client_secret: weft_model::redact::REDACTED.into(), created_at, updated_at }
 }
 
-fn check_client_key(key: &str) -> ApiResult<()> {
-    let ok = !key.is_empty()
-        && key.len() <= 63
-        && key.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_' || c == b'-');
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::bad_request(format!(
-            "OAuth client key `{key}`: use 1 to 63 lowercase letters, digits, `-` and `_`"
-        )))
-    }
-}
-
 /// Store the organization's OAuth client (the vendor's app at a provider) under `key`, the name
 /// integration definitions give in `oauth2.client`. Replaces a client of that key.
 #[utoipa::path(put, path = "/oauth-clients/{key}", tag = "connections", params(("key" = String, Path)),
@@ -73,7 +60,7 @@ pub async fn put_client(
     JsonBody(b): JsonBody<OAuthClientBody>,
 ) -> ApiResult<Json<OAuthClientView>> {
     auth.require(Permission::Administer)?;
-    check_client_key(&key)?;
+    check_name("OAuth client key", &key)?;
     for (field, v) in [("client_id", &b.client_id), ("client_secret", &b.client_secret)] {
         if v.trim().is_empty() {
             return Err(ApiError::bad_request(format!("{field}: must not be empty")));
@@ -378,14 +365,13 @@ pub(crate) async fn check_customer_refs(
     if errors.is_empty() { Ok(()) } else { Err(super::instances::config_error(errors)) }
 }
 
-/// Customer id or `ext:EXTERNAL_ID`, and the connection's name.
-fn check_name(key: &str) -> ApiResult<()> {
+/// An OAuth client's key or a customer connection's name: 1 to 63 lowercase letters, digits,
+/// `-` and `_`.
+fn check_name(what: &str, key: &str) -> ApiResult<()> {
     if weft_model::config::is_connection_name(key) {
         Ok(())
     } else {
-        Err(ApiError::bad_request(format!(
-            "connection name `{key}`: use 1 to 63 lowercase letters, digits, `-` and `_`"
-        )))
+        Err(ApiError::bad_request(format!("{what} `{key}`: use 1 to 63 lowercase letters, digits, `-` and `_`")))
     }
 }
 
@@ -444,7 +430,7 @@ pub async fn put_customer_connection(
     JsonBody(value): JsonBody<serde_json::Value>,
 ) -> ApiResult<Json<CustomerConnectionView>> {
     auth.require(Permission::Operate)?;
-    check_name(&key)?;
+    check_name("connection name", &key)?;
     let c = super::customers::find(&s, auth.org(), &customer).await?;
     let invalid = |m: String| ApiError::invalid("connection.invalid", m, json!(null));
     let Some(obj) = value.as_object() else {
