@@ -18,9 +18,16 @@
 //! does; with `--runner-concurrency` (each runner's `weft serve --runner-concurrency`) that
 //! measures a fleet whose runners wait on I/O rather than on the cores.
 
+/// The fleet tests' `weft` command (only `WEFT_*` given here, shared master keys), process
+/// guard and free ports.
+#[allow(dead_code)]
+#[path = "../tests/common/fleet.rs"]
+mod fleet_support;
+
+use fleet_support::{Proc, free_port, weft};
 use serde_json::{Value, json};
 use sqlx::Connection;
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -83,29 +90,6 @@ impl ScratchDb {
     }
 }
 
-/// A `weft` process, killed when dropped.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn weft() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_weft"));
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("WEFT_") {
-            cmd.env_remove(key);
-        }
-    }
-    // The fleet's nodes share their master keys through the environment.
-    cmd.env("WEFT_LOG", "warn").env("WEFT_MASTER_KEY", "fleet:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=");
-    cmd.stdin(Stdio::null());
-    cmd
-}
-
 fn serve(role: &str, db_url: &str, port: u16, runner_concurrency: u32) -> Proc {
     let child = weft()
         .args(["serve", "--role", role, "--database-url", db_url])
@@ -115,11 +99,7 @@ fn serve(role: &str, db_url: &str, port: u16, runner_concurrency: u32) -> Proc {
         .stderr(Stdio::inherit())
         .spawn()
         .unwrap();
-    Proc(child)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    Proc { child }
 }
 
 /// The customer's fulfilment API, answering after `delay`.
