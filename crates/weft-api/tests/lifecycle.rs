@@ -253,8 +253,7 @@ flows:
     // At rest: the database files (with the write-ahead log) hold the config, not the secret.
     let upgraded = s.post(&format!("/api/v1/instances/{}/upgrade", inst["id"].as_str().unwrap()), json!({})).await;
     assert_eq!(upgraded.0, 200, "{}", upgraded.1);
-    let files = ["weft.db", "weft.db-wal"].map(|f| std::fs::read(s.dir.path().join(f)).unwrap_or_default());
-    let holds = |needle: &str| files.iter().any(|b| b.windows(needle.len()).any(|w| w == needle.as_bytes()));
+    let holds = |needle: &str| s.stored(needle);
     assert!(holds(&api.url), "the scan sees stored config (the endpoint)");
     assert!(!holds(secret), "the secret is stored in plaintext");
     // … and the key file that seals it is the owner's alone.
@@ -342,8 +341,7 @@ flows:
         secret_keys: vec![],
     };
     let i = s.db.create_instance(&s.org, &old, 0).await.unwrap();
-    let files = || ["weft.db", "weft.db-wal"].map(|f| std::fs::read(s.dir.path().join(f)).unwrap_or_default());
-    let holds = |needle: &str| files().iter().any(|b| b.windows(needle.len()).any(|w| w == needle.as_bytes()));
+    let holds = |needle: &str| s.stored(needle);
     assert!(holds(secret));
     assert_eq!(s.state.worker.seal_plain_secrets().await.unwrap(), 1);
     assert_eq!(s.state.worker.seal_plain_secrets().await.unwrap(), 0, "nothing left");

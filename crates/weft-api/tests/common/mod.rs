@@ -116,6 +116,14 @@ impl Server {
         Value::Object(snap)
     }
 
+    /// Whether the database files (the write-ahead log too), read raw, hold `needle`.
+    pub fn stored(&self, needle: &str) -> bool {
+        ["weft.db", "weft.db-wal"].iter().any(|f| {
+            let bytes = std::fs::read(self.dir.path().join(f)).unwrap_or_default();
+            bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
+        })
+    }
+
     pub async fn get(&self, path: &str) -> (u16, Value) {
         self.call(Some(&self.owner), "GET", path, Body::None).await
     }
