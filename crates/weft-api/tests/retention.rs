@@ -63,7 +63,8 @@ async fn store_payloads_off_runs_flows_but_keeps_no_payloads() {
         assert_eq!((step["input"].clone(), step["output"].clone()), (Value::Null, Value::Null), "{step}");
     }
     let text = e.to_string();
-    assert!(!text.contains("AB-1") && !text.contains("110"), "a payload was stored: {text}");
+    // (Not a bare "110": random ids may contain it.)
+    assert!(!text.contains("AB-1") && !text.contains("110.0"), "a payload was stored: {text}");
     let (st, logs) = s.get(&format!("/api/v1/executions/{exe}/logs")).await;
     assert_eq!(st, 200);
     assert!(!logs["items"].as_array().unwrap().is_empty(), "{logs}");
