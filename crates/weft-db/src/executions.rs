@@ -1,6 +1,7 @@
 //! Executions: the durable work queue (create, claim with a lease, renew, checkpoint, finish)
 //! and the execution history (listing, steps, log lines). See the crate docs for the model.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use sqlx::AnyConnection;
@@ -266,36 +267,89 @@ const INSERT_CHUNK: usize = 64;
 /// steps); bigger one-off batches are not worth a slot in the statement cache.
 const PERSISTENT_ROWS: usize = 8;
 
-/// Appends steps with seqs `first_seq`, `first_seq + 1`, … (the incoming seqs are ignored).
-async fn insert_steps(
+type AnyQuery<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArguments>;
+
+/// A row appended to an execution's history (`execution_steps`, `execution_logs`), numbered by
+/// a per-execution counter on `executions`.
+trait Appended {
+    const TABLE: &'static str;
+    /// Its columns, `execution_id` and `seq` first, in the order `bind` binds them.
+    const COLS: &'static [&'static str];
+    /// The `executions` column that hands out its seqs.
+    const COUNTER: &'static str;
+    fn bind<'q>(&'q self, query: AnyQuery<'q>, execution_id: &'q str, seq: i64) -> AnyQuery<'q>;
+}
+
+impl Appended for StepRow {
+    const TABLE: &'static str = "execution_steps";
+    const COLS: &'static [&'static str] = &[
+        "execution_id",
+        "seq",
+        "path",
+        "key",
+        "kind",
+        "action",
+        "status",
+        "input",
+        "output",
+        "error",
+        "attempts",
+        "started_at",
+        "finished_at",
+    ];
+    const COUNTER: &'static str = "step_seq";
+    fn bind<'q>(&'q self, query: AnyQuery<'q>, execution_id: &'q str, seq: i64) -> AnyQuery<'q> {
+        query
+            .bind(execution_id)
+            .bind(seq)
+            .bind(&self.path)
+            .bind(&self.key)
+            .bind(&self.kind)
+            .bind(self.action.as_deref())
+            .bind(&self.status)
+            .bind(self.input.as_ref().map(json_text))
+            .bind(self.output.as_ref().map(json_text))
+            .bind(self.error.as_ref().map(json_text))
+            .bind(self.attempts)
+            .bind(self.started_at)
+            .bind(self.finished_at)
+    }
+}
+
+impl Appended for LogRow {
+    const TABLE: &'static str = "execution_logs";
+    const COLS: &'static [&'static str] = &["execution_id", "seq", "at", "level", "step_path", "message"];
+    const COUNTER: &'static str = "log_seq";
+    fn bind<'q>(&'q self, query: AnyQuery<'q>, execution_id: &'q str, seq: i64) -> AnyQuery<'q> {
+        query
+            .bind(execution_id)
+            .bind(seq)
+            .bind(self.at)
+            .bind(&self.level)
+            .bind(self.step_path.as_deref())
+            .bind(&self.message)
+    }
+}
+
+/// Appends `rows` with seqs `first_seq`, `first_seq + 1`, … (the incoming seqs are ignored), in
+/// multi-row INSERTs of up to `INSERT_CHUNK` rows.
+async fn insert_rows<R: Appended>(
     conn: &mut AnyConnection,
     execution_id: &str,
     first_seq: i64,
-    steps: &[StepRow],
+    rows: &[R],
 ) -> Result<(), DbError> {
     let mut seq = first_seq;
-    for chunk in steps.chunks(INSERT_CHUNK) {
+    for chunk in rows.chunks(INSERT_CHUNK) {
         let sql = format!(
-            "INSERT INTO execution_steps (execution_id, seq, path, key, kind, action, status,
-                 input, output, error, attempts, started_at, finished_at) VALUES {}",
-            values_placeholders(chunk.len(), 13)
+            "INSERT INTO {} ({}) VALUES {}",
+            R::TABLE,
+            R::COLS.join(", "),
+            values_placeholders(chunk.len(), R::COLS.len(), 1)
         );
         let mut query = sqlx::query::<Any>(AssertSqlSafe(sql)).persistent(chunk.len() <= PERSISTENT_ROWS);
-        for s in chunk {
-            query = query
-                .bind(execution_id)
-                .bind(seq)
-                .bind(&s.path)
-                .bind(&s.key)
-                .bind(&s.kind)
-                .bind(s.action.as_deref())
-                .bind(&s.status)
-                .bind(s.input.as_ref().map(json_text))
-                .bind(s.output.as_ref().map(json_text))
-                .bind(s.error.as_ref().map(json_text))
-                .bind(s.attempts)
-                .bind(s.started_at)
-                .bind(s.finished_at);
+        for row in chunk {
+            query = row.bind(query, execution_id, seq);
             seq += 1;
         }
         query.execute(&mut *conn).await?;
@@ -303,34 +357,25 @@ async fn insert_steps(
     Ok(())
 }
 
-/// Appends log lines with seqs from `first_seq` (the incoming seqs are ignored).
-async fn insert_logs(
-    conn: &mut AnyConnection,
-    execution_id: &str,
-    first_seq: i64,
-    logs: &[LogRow],
-) -> Result<(), DbError> {
-    let mut seq = first_seq;
-    for chunk in logs.chunks(INSERT_CHUNK) {
-        let sql = format!(
-            "INSERT INTO execution_logs (execution_id, seq, at, level, step_path, message)
-             VALUES {}",
-            values_placeholders(chunk.len(), 6)
-        );
-        let mut query = sqlx::query::<Any>(AssertSqlSafe(sql)).persistent(chunk.len() <= PERSISTENT_ROWS);
-        for l in chunk {
-            query = query
-                .bind(execution_id)
-                .bind(seq)
-                .bind(l.at)
-                .bind(&l.level)
-                .bind(l.step_path.as_deref())
-                .bind(&l.message);
-            seq += 1;
-        }
-        query.execute(&mut *conn).await?;
-    }
-    Ok(())
+/// `, <name> AS (INSERT …)`: the part of a PostgreSQL data-modifying `WITH` whose first CTE `u`
+/// is the guarded UPDATE, inserting `rows` rows (placeholders from `$first`, each row's seq
+/// bound as its ordinal 1, 2, …) numbered after `u`'s counter, which already counts `total`
+/// new rows. Inserts nothing when `u` matched nothing.
+fn inline_insert<R: Appended>(name: &str, total: usize, rows: usize, first: usize) -> String {
+    let v: Vec<String> = (1..=R::COLS.len()).map(|c| format!("c{c}")).collect();
+    let picked: Vec<String> = v
+        .iter()
+        .enumerate()
+        .map(|(i, c)| if i == 1 { format!("u.{} - {total} + v.{c}", R::COUNTER) } else { format!("v.{c}") })
+        .collect();
+    format!(
+        ", {name} AS (INSERT INTO {} ({}) SELECT {} FROM u, (VALUES {}) AS v ({}))",
+        R::TABLE,
+        R::COLS.join(", "),
+        picked.join(", "),
+        values_placeholders(rows, R::COLS.len(), first),
+        v.join(", ")
+    )
 }
 
 /// After a lease-guarded UPDATE matched nothing: says why (missing, or leased by whom).
@@ -352,24 +397,6 @@ async fn lease_error(conn: &mut AnyConnection, id: &str, owner: &str) -> DbError
         }
         Err(e) => e.into(),
     }
-}
-
-/// Bumps the per-execution step/log counters and returns the first seq of each new range.
-/// Runs the lease-guarded UPDATE given as `query` and turns "no row" into a lease error.
-async fn guarded_update(
-    conn: &mut AnyConnection,
-    query: sqlx::query::Query<'_, Any, sqlx::any::AnyArguments>,
-    id: &str,
-    owner: &str,
-    steps: usize,
-    logs: usize,
-) -> Result<(i64, i64), DbError> {
-    let Some(row) = query.fetch_optional(&mut *conn).await? else {
-        return Err(lease_error(conn, id, owner).await);
-    };
-    let step_last: i64 = row.try_get("step_seq")?;
-    let log_last: i64 = row.try_get("log_seq")?;
-    Ok((step_last - steps as i64 + 1, log_last - logs as i64 + 1))
 }
 
 /// An execution row to insert, owned so the insert can run in a group transaction.
@@ -578,38 +605,27 @@ impl GuardedWrite {
     }
 }
 
-/// Stores state, steps and logs (and, when finishing, the outcome, releasing the lease) — only
-/// while `owner` holds the lease.
-pub(crate) async fn guarded_write(conn: &mut AnyConnection, w: &GuardedWrite) -> Result<(), DbError> {
-    let (steps, logs) = (w.steps.len(), w.logs.len());
-    let update = match &w.finish {
-        None if w.requeue_at.is_some() => sqlx::query(
+/// The lease-guarded UPDATE of a [`GuardedWrite`] (placeholders `$1`…`$n`, returned with `n`):
+/// bumps the step and log counters and returns them, with the cancel flag.
+fn guarded_update_sql(w: &GuardedWrite) -> (&'static str, usize) {
+    match &w.finish {
+        None if w.requeue_at.is_some() => (
             "UPDATE executions SET status = 'queued', state = $1, lease_owner = NULL, lease_until = NULL,
                  run_at = $2, step_seq = step_seq + $3, log_seq = log_seq + $4
              WHERE id = $5 AND lease_owner = $6 AND status = 'running'
-             RETURNING step_seq, log_seq",
-        )
-        .bind(w.requeue_state.as_deref())
-        .bind(w.requeue_at)
-        .bind(steps as i64)
-        .bind(logs as i64)
-        .bind(&w.id)
-        .bind(&w.owner),
-        None => sqlx::query(
+             RETURNING step_seq, log_seq, cancel_requested",
+            6,
+        ),
+        None => (
             "UPDATE executions SET state = $1, response = COALESCE($2, response),
                  step_seq = step_seq + $3, log_seq = log_seq + $4
              WHERE id = $5 AND lease_owner = $6
-             RETURNING step_seq, log_seq",
-        )
-        .bind(&w.state)
-        .bind(w.response.as_deref())
-        .bind(steps as i64)
-        .bind(logs as i64)
-        .bind(&w.id)
-        .bind(&w.owner),
+             RETURNING step_seq, log_seq, cancel_requested",
+            6,
+        ),
         // An instance that stores no payloads keeps the trigger only while it may be needed to
         // resume (see `retention`): it is replaced, and result and checkpoint dropped, here.
-        Some(f) => sqlx::query(
+        Some(_) => (
             "UPDATE executions SET status = $1,
                  result = CASE WHEN EXISTS (SELECT 1 FROM instances i
                      WHERE i.id = executions.instance_id AND i.store_payloads = 0) THEN NULL ELSE $2 END,
@@ -623,27 +639,82 @@ pub(crate) async fn guarded_write(conn: &mut AnyConnection, w: &GuardedWrite) ->
                  started_at = COALESCE(started_at, $6), lease_owner = NULL, lease_until = NULL,
                  step_seq = step_seq + $7, log_seq = log_seq + $8
              WHERE id = $9 AND lease_owner = $10
-             RETURNING step_seq, log_seq",
-        )
-        .bind(f.status.as_str())
-        .bind(f.result.as_deref())
-        .bind(f.error.as_deref())
-        .bind(&w.state)
-        .bind(w.response.as_deref())
-        .bind(f.now)
-        .bind(steps as i64)
-        .bind(logs as i64)
-        .bind(&w.id)
-        .bind(&w.owner),
+             RETURNING step_seq, log_seq, cancel_requested",
+            10,
+        ),
+    }
+}
+
+/// Binds the placeholders of [`guarded_update_sql`].
+fn bind_guarded_update<'q>(query: AnyQuery<'q>, w: &'q GuardedWrite) -> AnyQuery<'q> {
+    let (steps, logs) = (w.steps.len() as i64, w.logs.len() as i64);
+    match &w.finish {
+        None if w.requeue_at.is_some() => {
+            query.bind(w.requeue_state.as_deref()).bind(w.requeue_at).bind(steps).bind(logs).bind(&w.id).bind(&w.owner)
+        }
+        None => query.bind(&w.state).bind(w.response.as_deref()).bind(steps).bind(logs).bind(&w.id).bind(&w.owner),
+        Some(f) => query
+            .bind(f.status.as_str())
+            .bind(f.result.as_deref())
+            .bind(f.error.as_deref())
+            .bind(&w.state)
+            .bind(w.response.as_deref())
+            .bind(f.now)
+            .bind(steps)
+            .bind(logs)
+            .bind(&w.id)
+            .bind(&w.owner),
+    }
+}
+
+/// Stores state, steps and logs (and, when finishing, the outcome, releasing the lease) — only
+/// while `owner` holds the lease. Returns whether a cancel was asked for the execution (see
+/// [`Db::cancel_requested`]).
+///
+/// On PostgreSQL the first `INSERT_CHUNK` steps and log lines ride in the UPDATE's own statement
+/// (a data-modifying `WITH`, inserting only when the guard matched), so a checkpoint or a finish
+/// is one round trip instead of three; SQLite has no INSERT inside `WITH` and runs them after.
+pub(crate) async fn guarded_write(conn: &mut AnyConnection, w: &GuardedWrite) -> Result<bool, DbError> {
+    let (steps, logs) = (w.steps.len(), w.logs.len());
+    let inline = conn.backend_name() == "PostgreSQL";
+    let (inline_steps, inline_logs) = if inline { (steps.min(INSERT_CHUNK), logs.min(INSERT_CHUNK)) } else { (0, 0) };
+    let (update, params) = guarded_update_sql(w);
+    let sql = if inline {
+        let mut sql = format!("WITH u AS ({update})");
+        let mut next = params + 1;
+        if inline_steps > 0 {
+            sql.push_str(&inline_insert::<StepRow>("s", steps, inline_steps, next));
+            next += inline_steps * StepRow::COLS.len();
+        }
+        if inline_logs > 0 {
+            sql.push_str(&inline_insert::<LogRow>("l", logs, inline_logs, next));
+        }
+        sql.push_str(" SELECT step_seq, log_seq, cancel_requested FROM u");
+        sql
+    } else {
+        update.to_string()
     };
-    let (first_step, first_log) = guarded_update(conn, update, &w.id, &w.owner, steps, logs).await?;
-    insert_steps(conn, &w.id, first_step, &w.steps).await?;
-    insert_logs(conn, &w.id, first_log, &w.logs).await?;
+    let mut query = bind_guarded_update(sqlx::query::<Any>(AssertSqlSafe(sql)), w)
+        .persistent(inline_steps <= PERSISTENT_ROWS && inline_logs <= PERSISTENT_ROWS);
+    for (ordinal, step) in (1..).zip(&w.steps[..inline_steps]) {
+        query = step.bind(query, &w.id, ordinal);
+    }
+    for (ordinal, log) in (1..).zip(&w.logs[..inline_logs]) {
+        query = log.bind(query, &w.id, ordinal);
+    }
+    let Some(row) = query.fetch_optional(&mut *conn).await? else {
+        return Err(lease_error(conn, &w.id, &w.owner).await);
+    };
+    let first_step = row.try_get::<i64, _>("step_seq")? - steps as i64 + 1;
+    let first_log = row.try_get::<i64, _>("log_seq")? - logs as i64 + 1;
+    let cancel_requested = row.try_get::<i64, _>("cancel_requested")? != 0;
+    insert_rows(conn, &w.id, first_step + inline_steps as i64, &w.steps[inline_steps..]).await?;
+    insert_rows(conn, &w.id, first_log + inline_logs as i64, &w.logs[inline_logs..]).await?;
     // After the lease check: state written by a runner that lost its lease never lands.
     for sw in &w.state_writes {
         crate::state::apply_write(conn, sw).await?;
     }
-    Ok(())
+    Ok(cancel_requested)
 }
 
 impl Db {
@@ -746,8 +817,8 @@ impl Db {
         Ok(exe)
     }
 
-    /// Whether a cancel was asked for this execution while it ran: one primary-key read, done
-    /// by the runner after each completed call.
+    /// Whether a cancel was asked for this execution while it ran: one primary-key read. (The
+    /// runner learns it from each checkpoint instead, see [`Db::checkpoint`].)
     pub async fn cancel_requested(&self, id: &str) -> Result<bool, DbError> {
         let flag: Option<i64> = sqlx::query_scalar("SELECT cancel_requested FROM executions WHERE id = $1")
             .bind(id)
@@ -820,13 +891,19 @@ impl Db {
 
     /// Saves the engine state and appends steps and logs (and the sync response, if given) in
     /// one transaction, only while `owner` holds the lease ([`DbError::LeaseLost`] otherwise).
-    pub async fn checkpoint(&self, cp: &Checkpoint<'_>) -> Result<(), DbError> {
+    /// Returns whether a cancel was asked for the execution meanwhile (as
+    /// [`Db::cancel_requested`] would, without another query).
+    pub async fn checkpoint(&self, cp: &Checkpoint<'_>) -> Result<bool, DbError> {
         self.checkpoint_with_state(cp, &[]).await
     }
 
     /// [`Db::checkpoint`] that also applies the steps' deferred state writes, in order, in the
     /// same transaction (see `state`).
-    pub async fn checkpoint_with_state(&self, cp: &Checkpoint<'_>, state_writes: &[StateWrite]) -> Result<(), DbError> {
+    pub async fn checkpoint_with_state(
+        &self,
+        cp: &Checkpoint<'_>,
+        state_writes: &[StateWrite],
+    ) -> Result<bool, DbError> {
         let w = Arc::new(GuardedWrite {
             id: cp.id.to_string(),
             owner: cp.owner.to_string(),
@@ -839,11 +916,18 @@ impl Db {
             logs: cp.logs.to_vec(),
             state_writes: state_writes.to_vec(),
         });
+        let cancel = Arc::new(AtomicBool::new(false));
+        let flag = cancel.clone();
         self.write_job(Arc::new(move |conn| {
-            let w = w.clone();
-            Box::pin(async move { guarded_write(conn, &w).await })
+            let (w, flag) = (w.clone(), flag.clone());
+            Box::pin(async move {
+                // Set on every run: a replayed batch must not keep an earlier run's answer.
+                flag.store(guarded_write(conn, &w).await?, Ordering::Relaxed);
+                Ok(())
+            })
         }))
-        .await
+        .await?;
+        Ok(cancel.load(Ordering::Relaxed))
     }
 
     /// Ends an execution: final status, result, error, state, remaining steps and logs in one
@@ -884,7 +968,7 @@ impl Db {
         });
         self.write_job(Arc::new(move |conn| {
             let w = w.clone();
-            Box::pin(async move { guarded_write(conn, &w).await })
+            Box::pin(async move { guarded_write(conn, &w).await.map(|_| ()) })
         }))
         .await
     }

@@ -5,8 +5,9 @@
 //! queued to one writer task per process that runs everything waiting in ONE transaction.
 //!
 //! On PostgreSQL several writer tasks take batches from the same queue, each on its own
-//! connection: a batch is a string of statement round trips (a finish alone is three or four),
-//! so one writer spends most of its time waiting on the network, not on the WAL flush. Two
+//! connection: a batch is a string of statement round trips (`BEGIN`, one per create, checkpoint
+//! or finish, `COMMIT`), so one writer spends most of its time waiting on the network, not on
+//! the WAL flush. Two
 //! batches touch different rows (fresh executions, leased ones) except in rare cases (the same
 //! idempotency key or state key written in two batches in opposite orders): PostgreSQL then
 //! detects the deadlock, one batch fails and its jobs run again alone, as below. SQLite has one

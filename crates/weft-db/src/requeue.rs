@@ -25,7 +25,7 @@ impl Db {
         let w = Arc::new(GuardedWrite::requeue(id, owner, run_at, state.map(json_text), steps, logs));
         self.write_job(Arc::new(move |conn| {
             let w = w.clone();
-            Box::pin(async move { guarded_write(conn, &w).await })
+            Box::pin(async move { guarded_write(conn, &w).await.map(|_| ()) })
         }))
         .await
     }

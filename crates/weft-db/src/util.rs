@@ -114,8 +114,9 @@ impl Filters {
     }
 }
 
-/// `($1, $2, …), ($k, …)` for a multi-row INSERT of `rows` rows of `cols` columns.
-pub(crate) fn values_placeholders(rows: usize, cols: usize) -> String {
+/// `($k, $k+1, …), (…)` for a multi-row INSERT of `rows` rows of `cols` columns, numbered from
+/// placeholder `$first`.
+pub(crate) fn values_placeholders(rows: usize, cols: usize, first: usize) -> String {
     use std::fmt::Write;
     let mut s = String::with_capacity(rows * cols * 5);
     for r in 0..rows {
@@ -127,7 +128,7 @@ pub(crate) fn values_placeholders(rows: usize, cols: usize) -> String {
             if c > 0 {
                 s.push_str(", ");
             }
-            let _ = write!(s, "${}", r * cols + c + 1);
+            let _ = write!(s, "${}", first + r * cols + c);
         }
         s.push(')');
     }

@@ -715,6 +715,27 @@ async fn logs_pagination(t: &TestDb) {
     let expected: Vec<(i64, String)> = (0..150).map(|i| (i as i64 + 1, format!("line {i}"))).collect();
     assert_eq!(seen, expected);
     assert!(db.list_logs("exe_missing", &Page::default()).await.unwrap().items.is_empty());
+
+    // The finish numbers its rows after them (on PostgreSQL they ride in its UPDATE statement).
+    db.finish_execution(&Finish {
+        id: &e.id,
+        owner: "r",
+        status: ExecutionStatus::Succeeded,
+        result: None,
+        error: None,
+        state: &json!({}),
+        steps: &[step("last-1"), step("last-2")],
+        logs: &[log("the end")],
+        response: None,
+        now: T0 + 1,
+    })
+    .await
+    .unwrap();
+    let stored = db.list_steps(&e.id).await.unwrap();
+    let tail: Vec<_> = stored[70..].iter().map(|s| (s.seq, s.key.as_str())).collect();
+    assert_eq!(tail, [(71, "last-1"), (72, "last-2")]);
+    let last = db.list_logs(&e.id, &Page { cursor: Some("150".into()), ..Page::first(10) }).await.unwrap();
+    assert_eq!(last.items.iter().map(|l| (l.seq, l.message.as_str())).collect::<Vec<_>>(), [(151, "the end")]);
 }
 
 /// Many executions created and finished at once (on SQLite they share group transactions):

@@ -161,8 +161,9 @@ fn next_step(e: &Execution) -> i64 {
     e.state.as_ref().and_then(|s| s["done"].as_i64()).unwrap_or(0) + 1
 }
 
-/// Step `n` completed: its row, a log line and the new checkpoint, in one commit.
-async fn checkpoint(db: &Db, id: &str, owner: &str, n: i64, now: Millis) -> Result<(), DbError> {
+/// Step `n` completed: its row, a log line and the new checkpoint, in one commit. Returns
+/// whether a cancel was asked.
+async fn checkpoint(db: &Db, id: &str, owner: &str, n: i64, now: Millis) -> Result<bool, DbError> {
     let key = format!("s{n}");
     db.checkpoint(&Checkpoint {
         id,
@@ -556,7 +557,7 @@ async fn cancel_queued_and_running(t: &TestDb) {
 
     // A completes its current call of e1, checks the flag and ends it; it crashes on e2.
     now += 10;
-    checkpoint(&db, &running, "A", 1, now).await.unwrap();
+    assert!(checkpoint(&db, &running, "A", 1, now).await.unwrap(), "the checkpoint reports the cancel");
     assert!(db.cancel_requested(&running).await.unwrap());
     db.finish_execution(&Finish {
         id: &running,

@@ -906,7 +906,8 @@ impl Shared {
         call.component.invoke_action(call.short, call.invocation, &call.limits, services).await
     }
 
-    async fn checkpoint(&self, run: &Run) -> Result<(), DbError> {
+    /// Stores the run's checkpoint; returns whether a cancel was asked meanwhile.
+    async fn checkpoint(&self, run: &Run) -> Result<bool, DbError> {
         let (steps, logs, response) = self.take_buffers();
         let state_writes = self.take_pending_state();
         let state = self.stored_state(run);
@@ -1071,14 +1072,9 @@ fn drive(
             handle(&shared, &ctx, &prefix, depth, cmds, &mut inflight, &mut finish);
             // A completed call is a side effect: checkpoint so it is never repeated after a crash.
             if depth == 0 && is_call_result && finish.is_none() {
-                match shared.checkpoint(&run).await {
-                    Ok(()) => {}
-                    Err(DbError::LeaseLost(_)) => return Driven::LeaseLost,
-                    Err(e) => return Driven::Db(e),
-                }
                 // A cancel asked while it ran (`Db::cancel_execution`) takes effect here, at a
-                // checkpoint: one primary-key read per completed call.
-                match shared.worker.inner.db.cancel_requested(&shared.exe_id).await {
+                // checkpoint, which reads the flag as it writes.
+                match shared.checkpoint(&run).await {
                     Ok(false) => {}
                     Ok(true) => {
                         shared.log(LogLevel::Info, None, "canceled on request".into());
@@ -1086,6 +1082,7 @@ fn drive(
                         run = next;
                         handle(&shared, &ctx, &prefix, depth, cmds, &mut inflight, &mut finish);
                     }
+                    Err(DbError::LeaseLost(_)) => return Driven::LeaseLost,
                     Err(e) => return Driven::Db(e),
                 }
             }
