@@ -27,6 +27,10 @@ use weft_worker::{Worker, WorkerConfig};
 #[path = "../../weft-wasm/tests/common/guests.rs"]
 mod guests;
 
+/// The allocator of the `weft` binary (see `crates/weft-cli/src/main.rs`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const REFERENCE: &str = include_str!("../../../examples/order-sync.yaml");
 
 struct Args {

@@ -54,6 +54,11 @@ enum TokenCommand {
     Create(serve::TokenArgs),
 }
 
+/// mimalloc instead of glibc's malloc: under load, malloc and free (and waits on glibc's arena
+/// locks) took about a quarter of a node's CPU (`BENCHMARKS.md`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let _ = rustls::crypto::ring::default_provider().install_default();
