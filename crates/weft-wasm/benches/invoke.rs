@@ -4,8 +4,9 @@
 //!
 //! - `native`: a Rust closure doing the same JSON round trip (inputs to text, parsed, output to
 //!   text, parsed) — what the call would cost with no sandbox at all;
-//! - `hop`: the same closure run as a task on another runtime and awaited — the cost of running
-//!   guests off the caller's runtime, which every invocation pays.
+//! - `hop`: the same closure run as a task on another runtime and awaited — what a call made
+//!   from a current-thread runtime pays to run off it (from a worker thread of a multi-thread
+//!   runtime, as in `weft serve`, the call runs in `block_in_place` instead).
 //!
 //! The echo is also measured with `keep_resident: 0` (every page an invocation touched is
 //! returned to the kernel and faulted in again by the next one), the host's setting before.
@@ -94,15 +95,26 @@ fn main() {
                 samples
             }
         };
-        let wasm = measure(c.clone()).await;
-        // The same calls made from a task on the host's own runtime: the invocation itself
-        // (instantiate + call + teardown), without the caller's thread hand-off.
+        // From a task on a worker thread of the caller's runtime, as the worker calls it: the
+        // call runs on that thread, in `block_in_place`.
+        let wasm = tokio::spawn(measure(c.clone())).await.unwrap();
+        // From a current-thread runtime: the call is a task on the host's runtime, awaited
+        // (two thread hand-offs; every call took this path before `block_in_place`).
+        let from_current_thread = {
+            let calls = measure(c.clone());
+            std::thread::spawn(move || {
+                tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(calls)
+            })
+            .join()
+            .unwrap()
+        };
+        // The same calls made from a task on the host's own runtime.
         let on_host = host.runtime().spawn(measure(c)).await.unwrap();
         let one_thread = host_with(WasmHostConfig { threads: 1, ..WasmHostConfig::default() });
-        let wasm_one = measure(one_thread.load(&guests.hostile).await.unwrap()).await;
+        let wasm_one = tokio::spawn(measure(one_thread.load(&guests.hostile).await.unwrap())).await.unwrap();
         // The reset of the pool before `keep_resident`: every page back to the kernel.
         let decommit = host_with(WasmHostConfig { keep_resident: 0, ..WasmHostConfig::default() });
-        let wasm_decommit = measure(decommit.load(&guests.hostile).await.unwrap()).await;
+        let wasm_decommit = tokio::spawn(measure(decommit.load(&guests.hostile).await.unwrap())).await.unwrap();
 
         let mut native = Vec::with_capacity(calls);
         for _ in 0..calls {
@@ -124,6 +136,7 @@ fn main() {
         other.shutdown_background();
 
         report("wasm echo (fresh store)", wasm);
+        report("  same, as a task on the host runtime", from_current_thread);
         report("  same, called on the host runtime", on_host);
         report("  same, host runtime 1 thread", wasm_one);
         report("  same, keep_resident 0", wasm_decommit);

@@ -1,11 +1,14 @@
 //! [`WasmHost`] (one wasmtime engine, its pool, its runtime, its cache) and
 //! [`LoadedComponent`] (a validated, pre-instantiated component and its description).
 //!
-//! Threading: guests never run on the caller's runtime. The host owns a multi-thread tokio
-//! runtime; every `load` compiles there (blocking pool) and every invocation runs there as a
-//! task, and the caller only awaits the task's result. A busy guest yields at every epoch tick,
-//! so it shares its thread with other guests, and the caller's runtime (HTTP serving, the
-//! worker's database work) is never involved. A semaphore sized like the instance pool sits in
+//! Threading: guests never run on a thread that serves the caller's runtime. The host owns a
+//! multi-thread tokio runtime; every `load` compiles there (blocking pool). An invocation from a
+//! worker thread of a multi-thread runtime starts on that thread after `block_in_place` has
+//! handed the thread's other tasks to another worker, and runs there until the guest first
+//! yields; from then on (and for callers on other runtimes, from the start) it is a task on the
+//! host's runtime that the caller awaits. A busy guest yields at every epoch tick, so it ends up
+//! sharing the host's threads with other guests, and the caller's runtime (HTTP serving, the
+//! worker's database work) keeps its threads. A semaphore sized like the instance pool sits in
 //! front of instantiation: when every slot is taken, invocations wait instead of failing.
 
 use std::future::Future;
@@ -426,23 +429,57 @@ impl LoadedComponent {
         StepError::new(ErrorKind::Input, format!("component '{}' has no {what} '{key}'", self.info().key))
     }
 
-    /// Runs `f` against a fresh instance in a fresh store, on the host's runtime, within
-    /// `limits`; maps traps and limits to step errors.
+    /// Runs `f` against a fresh instance in a fresh store, within `limits`, off the caller's
+    /// runtime; maps traps and limits to step errors.
+    ///
+    /// Called from a worker thread of a multi-thread runtime (the worker's, in `weft serve`), the
+    /// call starts on the caller's thread inside `block_in_place` — the runtime first hands that
+    /// thread's other tasks to another thread, so it keeps serving — in the host runtime's
+    /// context, and runs there until the guest first yields (at an epoch tick, or waiting on a
+    /// host call): most calls end before that, without the two thread hand-offs of a task on the
+    /// host's runtime. A call that yields goes on as such a task, where busy guests share the
+    /// host's threads. Called from anywhere else, it is such a task from the start. Either way it
+    /// first waits for an instance slot, without holding a thread.
     async fn call<R, F>(&self, limits: &Limits, services: Arc<dyn HostServices>, f: F) -> Result<R, StepError>
     where
         R: Send + 'static,
         F: for<'a> FnOnce(&'a mut Store<StoreState>, &'a bindings::Guest) -> CallFuture<'a, R> + Send + 'static,
     {
+        let shutting_down = || StepError::new(ErrorKind::Component, "the WebAssembly host is shutting down");
+        let panicked = || StepError::new(ErrorKind::Component, "the WebAssembly host task panicked");
+        let shared = &self.inner.shared;
+        let permit = shared.permits.clone().acquire_owned().await.map_err(|_| shutting_down())?;
         let inner = self.inner.clone();
         let limits = limits.clone();
-        let task = self.inner.shared.handle.spawn(async move { inner.run(&limits, services, f).await });
+        let mut run: Pin<Box<dyn Future<Output = Result<R, StepError>> + Send>> =
+            Box::pin(async move { inner.run(&limits, services, f).await });
+        let on_worker_thread = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        if on_worker_thread {
+            let first = tokio::task::block_in_place(|| {
+                let _context = shared.handle.enter();
+                // No waker is needed: a call that is not done now is polled again at once, by
+                // its task below.
+                let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run.as_mut().poll(&mut cx)))
+            });
+            match first {
+                Ok(std::task::Poll::Ready(r)) => return r,
+                Ok(std::task::Poll::Pending) => {}
+                Err(_) => return Err(panicked()),
+            }
+        }
+        let task = shared.handle.spawn(async move {
+            let _permit = permit;
+            run.await
+        });
         let abort = AbortOnDrop(task.abort_handle());
         let result = task.await;
         drop(abort);
         match result {
             Ok(r) => r,
-            Err(e) if e.is_panic() => Err(StepError::new(ErrorKind::Component, "the WebAssembly host task panicked")),
-            Err(_) => Err(StepError::new(ErrorKind::Component, "the WebAssembly host is shutting down")),
+            Err(e) if e.is_panic() => Err(panicked()),
+            Err(_) => Err(shutting_down()),
         }
     }
 }
@@ -475,12 +512,6 @@ impl Inner {
         F: for<'a> FnOnce(&'a mut Store<StoreState>, &'a bindings::Guest) -> CallFuture<'a, R>,
     {
         let shared = &self.shared;
-        let _permit = shared
-            .permits
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| StepError::new(ErrorKind::Component, "the WebAssembly host is shutting down"))?;
         let mut limits = limits.clone();
         limits.memory = limits.memory.min(shared.config.max_memory);
         let mut store =
