@@ -21,6 +21,7 @@
 mod api;
 mod commands;
 mod component;
+mod typescript;
 mod views;
 
 use clap::{Args, Subcommand};
@@ -336,10 +337,12 @@ pub enum ExecutionCmd {
 
 #[derive(Subcommand, Debug)]
 pub enum ComponentCmd {
-    /// Create a component crate (Rust, with the Weft SDK).
+    /// Create a component crate (Rust, with the Weft SDK) or TypeScript project.
     ///
-    /// Writes `Cargo.toml`, `src/lib.rs` (one working action, `hello`, and its unit tests),
-    /// `README.md` and `.gitignore`. Needs no server or token.
+    /// Rust: writes `Cargo.toml`, `src/lib.rs` (one working action, `hello`, and its unit
+    /// tests), `README.md` and `.gitignore`. TypeScript (`--lang typescript`): `package.json`,
+    /// `tsconfig.json`, `src/index.ts` (the `hello` action), `wit/`, `README.md` and
+    /// `.gitignore`. Needs no server or token.
     #[command(after_long_help = COMPONENT_EXIT_CODES_HELP)]
     New {
         /// The component's key (how flows call it: `NAME.ACTION`), also the crate's name:
@@ -349,19 +352,25 @@ pub enum ComponentCmd {
         /// Directory to create the crate in (default: `./NAME`); it must not exist or be empty.
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
-        /// The SDK crate (`sdk/weft-sdk` of a weft checkout) the component depends on (default:
-        /// the one of the checkout this weft was built from, if it is still there).
+        /// The SDK the component depends on: `sdk/weft-sdk` (Rust) or `sdk/typescript` of a weft
+        /// checkout (default: the one of the checkout this weft was built from, if it is still
+        /// there).
         #[arg(long, value_name = "PATH")]
         sdk: Option<PathBuf>,
+        /// The component's language.
+        #[arg(long, value_enum, default_value_t = component::Lang::Rust)]
+        lang: component::Lang,
     },
-    /// Build a component crate into a WebAssembly component file.
+    /// Build a component crate or TypeScript project into a WebAssembly component file.
     ///
-    /// Runs `cargo build --release --target wasm32-wasip2` in DIR (installing that Rust target
-    /// with rustup if it is missing; cargo's output goes to stderr) and prints the component
-    /// file's path and size. Needs no server or token.
+    /// A crate: runs `cargo build --release --target wasm32-wasip2` in DIR (installing that Rust
+    /// target with rustup if it is missing). A TypeScript project (`package.json`, no
+    /// `Cargo.toml`): `npm ci`/`npm install` when its tools are missing, `tsc --noEmit`,
+    /// esbuild, componentize-qjs, into `dist/NAME.wasm`. The tools' output goes to stderr; prints
+    /// the component file's path and size. Needs no server or token.
     #[command(after_long_help = COMPONENT_EXIT_CODES_HELP)]
     Build {
-        /// The component crate's directory.
+        /// The component crate's (or TypeScript project's) directory.
         #[arg(value_name = "DIR", default_value = ".")]
         dir: PathBuf,
     },
@@ -437,8 +446,8 @@ pub struct PageArgs {
 /// `weft component new` and `build` are local: they run without a token or server.
 pub async fn run(opts: &ClientOpts, cmd: ClientCommand) -> ExitCode {
     let result = match cmd {
-        ClientCommand::Component(ComponentCmd::New { name, dir, sdk }) => {
-            component::new(&name, dir.as_deref(), sdk.as_deref(), opts.json)
+        ClientCommand::Component(ComponentCmd::New { name, dir, sdk, lang }) => {
+            component::new(&name, dir.as_deref(), sdk.as_deref(), lang, opts.json)
         }
         ClientCommand::Component(ComponentCmd::Build { dir }) => component::build_command(&dir, opts.json),
         cmd => match api::Api::new(opts) {

@@ -105,3 +105,119 @@ fn components_from_new_to_show() {
     drop(server);
     let _ = std::fs::remove_dir_all(&scratch);
 }
+
+/// An integration calling a scaffolded TypeScript component and the SDK's TypeScript example.
+const TS_INTEGRATION: &str = r#"
+key: ts-orders
+name: TypeScript orders
+flows:
+  - key: order
+    trigger:
+      webhook:
+        mode: sync
+    steps:
+      - key: hello
+        action: ts-hello.hello
+        inputs:
+          name: "{{ trigger.body.customer }}"
+      - key: summary
+        action: orders-ts.summarize
+        inputs:
+          lines: "{{ trigger.body.lines }}"
+      - key: number
+        action: orders-ts.number
+    result:
+      greeting: "{{ steps.hello.output.greeting }}"
+      total: "{{ steps.summary.output.total }}"
+      number: "{{ steps.number.output.number }}"
+"#;
+
+/// TypeScript components from source to a customer's run: `new --lang typescript`, `publish`
+/// (npm install, tsc, esbuild, componentize-qjs), the SDK's example `sdk/typescript/examples/orders`
+/// built the same way, both called by an integration deployed for a customer — with the
+/// example's state kept per instance, its `input` errors, and `console.log` in the execution's
+/// log — and a type error that stops the build.
+#[test]
+fn typescript_components_from_new_to_a_deployed_run() {
+    let scratch = scratch_dir("ts-components");
+    let project = scratch.join("ts-hello");
+    let project_arg = project.to_str().unwrap();
+    let (code, out, err) = weft(&["component", "new", "ts-hello", "--lang", "typescript", "--dir", project_arg], &[]);
+    assert_eq!((code, err.as_str()), (0, ""), "{out}");
+    for file in ["package.json", "tsconfig.json", "src/index.ts", "wit/weft-component.wit", "README.md", ".gitignore"] {
+        assert!(project.join(file).is_file(), "{file} missing; printed:\n{out}");
+    }
+    let sdk = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sdk/typescript").canonicalize().unwrap();
+    let package = std::fs::read_to_string(project.join("package.json")).unwrap();
+    assert!(package.contains(&format!("\"@weft/sdk\": \"file:{}\"", sdk.display())), "{package}");
+
+    let data = scratch.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let (code, token, err) = weft(&["token", "create", "--data-dir", data.to_str().unwrap(), "--role", "owner"], &[]);
+    assert_eq!(code, 0, "{err}");
+    let server = Server::start(&data, &[]);
+    let env = [("WEFT_URL", server.url.as_str()), ("WEFT_TOKEN", token.trim())];
+    let run = |args: &[&str]| weft(args, &env);
+    let ok = |args: &[&str]| {
+        let (code, out, err) = run(args);
+        assert_eq!(code, 0, "weft {args:?}\nstdout:\n{out}\nstderr:\n{err}");
+        out
+    };
+
+    // Both components built from source and published.
+    let out = ok(&["component", "publish", project_arg]);
+    assert!(out.starts_with("published ts-hello 0.1.0 ("), "{out}");
+    let example = sdk.join("examples/orders");
+    let out = ok(&["component", "publish", example.to_str().unwrap()]);
+    assert!(out.starts_with("published orders-ts 0.1.0 ("), "{out}");
+    let shown = ok(&["component", "show", "orders-ts"]);
+    assert!(shown.contains("summarize  Summarize an order: Totals an order's lines.\n"), "{shown}");
+
+    // Deployed for a customer and run twice: the order number comes from the instance's state.
+    let definition = scratch.join("ts-orders.yaml");
+    std::fs::write(&definition, TS_INTEGRATION).unwrap();
+    ok(&["integration", "import", definition.to_str().unwrap()]);
+    ok(&["integration", "publish", "ts-orders"]);
+    ok(&["customer", "create", "--name", "Acme", "--external-id", "acme"]);
+    let deployed = ok(&["instance", "deploy", "--integration", "ts-orders", "--customer", "ext:acme"]);
+    let id = deployed.strip_prefix("Deployed instance ").and_then(|r| r.split_once(' ')).expect(&deployed).0;
+    let order = r#"{"customer": "Ada", "lines": [{"sku": "ab-1", "qty": 2, "price": 30.25}, {"sku": "cd-2", "qty": 1, "price": 49.5}]}"#;
+    for number in ["ORD-00001", "ORD-00002"] {
+        let (code, out, err) = run(&["instance", "run", id, "order", "--payload", order, "--wait", "--json"]);
+        assert_eq!(code, 0, "{err}");
+        let execution: Value = serde_json::from_str(&out).expect("--json prints JSON");
+        assert_eq!(execution["status"], "succeeded", "{execution}");
+        assert_eq!(
+            execution["result"],
+            serde_json::json!({"greeting": "Hello, Ada!", "total": 110, "number": number}),
+            "{execution}"
+        );
+        let logs = ok(&["execution", "logs", execution["id"].as_str().unwrap()]);
+        assert!(logs.contains("greeting Ada in execution "), "console.log goes to the log:\n{logs}");
+        assert!(logs.contains(&format!("order number {number} for execution ")), "{logs}");
+    }
+    // A line without a SKU fails the step with the component's own `input` error.
+    let bad = r#"{"customer": "Ada", "lines": [{"qty": 1}]}"#;
+    let (code, out, err) = run(&["instance", "run", id, "order", "--payload", bad, "--wait", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let execution: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(execution["status"], "failed", "{execution}");
+    assert_eq!(execution["error"]["kind"], "input", "{execution}");
+    assert_eq!(execution["error"]["message"], "line 1 has no sku", "{execution}");
+
+    // A type error stops the build (exit 2) with tsc's message; nothing is published.
+    let index = project.join("src/index.ts");
+    let source = std::fs::read_to_string(&index).unwrap();
+    std::fs::write(&index, source.replace("greeting: `Hello, ${params.name}!`", "greeting: params.name.nope()"))
+        .unwrap();
+    let text = std::fs::read_to_string(&index).unwrap();
+    assert!(text.contains("params.name.nope()"), "the scaffold changed: {text}");
+    std::fs::write(&index, text.replace("(context, params) =>", "(context, params: { name: string }) =>")).unwrap();
+    let (code, out, err) = run(&["component", "build", project_arg]);
+    assert_eq!((code, out.as_str()), (2, ""), "{err}");
+    assert!(err.contains("error TS2339") && err.contains("'nope'"), "{err}");
+    assert!(err.contains("error: cannot build the component: tsc --noEmit (type errors above) failed"), "{err}");
+
+    drop(server);
+    let _ = std::fs::remove_dir_all(&scratch);
+}

@@ -11,7 +11,7 @@
 //! The echo is also measured with `keep_resident: 0` (every page an invocation touched is
 //! returned to the kernel and faulted in again by the next one), the host's setting before.
 //!
-//! `cargo bench -p weft-wasm --bench invoke [-- --calls N]`
+//! `cargo bench -p weft-wasm --bench invoke [-- --calls N] [--echo-of OTHER.wasm]`
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -49,6 +49,12 @@ fn round_trip(inputs: &Value) -> Value {
 fn main() {
     let calls: usize =
         std::env::args().skip_while(|a| a != "--calls").nth(1).map(|n| n.parse().expect("--calls N")).unwrap_or(5_000);
+    // Another component whose `echo` action to measure too, e.g. the TypeScript example
+    // (`weft component build sdk/typescript/examples/orders` builds it).
+    let other_echo: Option<Vec<u8>> = std::env::args()
+        .skip_while(|a| a != "--echo-of")
+        .nth(1)
+        .map(|path| std::fs::read(&path).unwrap_or_else(|e| panic!("--echo-of {path}: {e}")));
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let guests = common::guests();
     let inputs = json!({"order": "A-1001", "lines": [{"sku": "ab-1", "qty": 2, "price": 30}]});
@@ -116,6 +122,21 @@ fn main() {
         let decommit = host_with(WasmHostConfig { keep_resident: 0, ..WasmHostConfig::default() });
         let wasm_decommit = tokio::spawn(measure(decommit.load(&guests.hostile).await.unwrap())).await.unwrap();
 
+        let echo_of = match &other_echo {
+            Some(bytes) => {
+                let started = Instant::now();
+                let loaded = host.load(bytes).await.unwrap();
+                println!(
+                    "--echo-of {}: load (compile + describe) {:.1} ms; component {} bytes",
+                    loaded.info().key,
+                    started.elapsed().as_secs_f64() * 1e3,
+                    bytes.len()
+                );
+                Some(tokio::spawn(measure(loaded)).await.unwrap())
+            }
+            None => None,
+        };
+
         let mut native = Vec::with_capacity(calls);
         for _ in 0..calls {
             let t = Instant::now();
@@ -140,6 +161,9 @@ fn main() {
         report("  same, called on the host runtime", on_host);
         report("  same, host runtime 1 thread", wasm_one);
         report("  same, keep_resident 0", wasm_decommit);
+        if let Some(samples) = echo_of {
+            report("  --echo-of component's echo", samples);
+        }
         report("baseline: native closure", native);
         report("baseline: runtime hop", hop);
     });

@@ -370,7 +370,9 @@ async fn execution(api: &Api, out: Out, cmd: ExecutionCmd) -> Result<String, Cli
 async fn component_cmd(api: &Api, out: Out, cmd: ComponentCmd) -> Result<String, CliError> {
     match cmd {
         // Local commands; `super::run` runs them without a server, this is for completeness.
-        ComponentCmd::New { name, dir, sdk } => component::new(&name, dir.as_deref(), sdk.as_deref(), out.json),
+        ComponentCmd::New { name, dir, sdk, lang } => {
+            component::new(&name, dir.as_deref(), sdk.as_deref(), lang, out.json)
+        }
         ComponentCmd::Build { dir } => component::build_command(&dir, out.json),
         ComponentCmd::Publish { path } => {
             // A crate (its directory or its Cargo.toml) is built first; anything else is uploaded

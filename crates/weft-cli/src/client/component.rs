@@ -7,6 +7,7 @@
 //! [`CliError::Build`] (exit 2).
 
 use super::api::CliError;
+use super::typescript;
 use crate::output::pretty;
 use serde_json::{Value, json};
 use std::ffi::OsString;
@@ -136,7 +137,7 @@ fn suggest_name(name: &str) -> String {
 }
 
 /// `hello-world` → `Hello World` (the component's display name).
-fn display_name(name: &str) -> String {
+pub(crate) fn display_name(name: &str) -> String {
     name.split(['-', '_']).filter(|w| !w.is_empty()).map(capitalize).collect::<Vec<_>>().join(" ")
 }
 
@@ -326,13 +327,26 @@ A published version cannot change: bump `version` in `Cargo.toml` before publish
 /// The SDK crate to depend on: `--sdk` (the crate, or a checkout's `sdk/` folder holding it),
 /// else the checkout this binary was built from. Absolute, so the new crate can live anywhere.
 fn sdk_path(given: Option<&Path>) -> Result<PathBuf, CliError> {
-    let hint = "pass --sdk PATH pointing to `sdk/weft-sdk` in a checkout of weft";
+    find_sdk(given, "weft-sdk", is_sdk_crate, "the Weft SDK", "the weft-sdk crate (no Cargo.toml naming it)")
+}
+
+/// An SDK's directory: `given` (the SDK itself, or a checkout's `sdk/` folder holding it as
+/// `sub`), else `sdk/<sub>` of the checkout this binary was built from; absolute. `is_sdk` tells
+/// an SDK directory; `what` names the SDK, `wanted` what `--sdk` must point to.
+pub(crate) fn find_sdk(
+    given: Option<&Path>,
+    sub: &str,
+    is_sdk: impl Fn(&Path) -> bool,
+    what: &str,
+    wanted: &str,
+) -> Result<PathBuf, CliError> {
+    let hint = format!("pass --sdk PATH pointing to `sdk/{sub}` in a checkout of weft");
     let Some(given) = given else {
-        let built_from = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../sdk/weft-sdk"));
+        let built_from = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../sdk")).join(sub);
         return match built_from.canonicalize() {
-            Ok(path) if is_sdk_crate(&path) => Ok(path),
+            Ok(path) if is_sdk(&path) => Ok(path),
             _ => Err(CliError::Usage(format!(
-                "cannot find the Weft SDK (looked in {}, where this weft was built from): {hint}",
+                "cannot find {what} (looked in {}, where this weft was built from): {hint}",
                 built_from.display()
             ))),
         };
@@ -340,12 +354,10 @@ fn sdk_path(given: Option<&Path>) -> Result<PathBuf, CliError> {
     let path = given
         .canonicalize()
         .map_err(|e| CliError::Usage(format!("cannot use --sdk {}: {e}; {hint}", given.display())))?;
-    for candidate in [path.clone(), path.join("weft-sdk")] {
-        if is_sdk_crate(&candidate) {
-            return Ok(candidate);
-        }
-    }
-    Err(CliError::Usage(format!("--sdk {}: not the weft-sdk crate (no Cargo.toml naming it); {hint}", given.display())))
+    [path.clone(), path.join(sub)]
+        .into_iter()
+        .find(|p| is_sdk(p))
+        .ok_or_else(|| CliError::Usage(format!("--sdk {}: not {wanted}; {hint}", given.display())))
 }
 
 /// Whether `dir` holds the `weft-sdk` package.
@@ -358,8 +370,19 @@ fn is_sdk_crate(dir: &Path) -> bool {
     })
 }
 
-/// `weft component new`: writes the crate and returns what to print.
-pub fn new(name: &str, dir: Option<&Path>, sdk: Option<&Path>, json: bool) -> Result<String, CliError> {
+/// The language of a new component.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Lang {
+    /// A Rust crate on the Rust SDK (`sdk/weft-sdk`).
+    #[default]
+    Rust,
+    /// A TypeScript project on the TypeScript SDK (`sdk/typescript`).
+    #[value(alias = "ts")]
+    Typescript,
+}
+
+/// `weft component new`: writes the crate (or TypeScript project) and returns what to print.
+pub fn new(name: &str, dir: Option<&Path>, sdk: Option<&Path>, lang: Lang, json: bool) -> Result<String, CliError> {
     check_name(name).map_err(CliError::Usage)?;
     let dir = dir.map_or_else(|| PathBuf::from(name), Path::to_path_buf);
     if dir.exists() {
@@ -373,20 +396,28 @@ pub fn new(name: &str, dir: Option<&Path>, sdk: Option<&Path>, json: bool) -> Re
             )));
         }
     }
-    let sdk = sdk_path(sdk)?;
+    let sdk = match lang {
+        Lang::Rust => sdk_path(sdk)?,
+        Lang::Typescript => typescript::sdk_path(sdk)?,
+    };
     let sdk = sdk
         .to_str()
         .ok_or_else(|| CliError::Usage(format!("the SDK's path {} is not UTF-8; move it", sdk.display())))?;
-    let files = [
-        ("Cargo.toml", cargo_toml(name, sdk)),
-        ("src/lib.rs", lib_rs(name)),
-        ("README.md", readme(name)),
-        (".gitignore", "target/\n".to_string()),
-    ];
+    let files = match lang {
+        Lang::Rust => vec![
+            ("Cargo.toml", cargo_toml(name, sdk)),
+            ("src/lib.rs", lib_rs(name)),
+            ("README.md", readme(name)),
+            (".gitignore", "target/\n".to_string()),
+        ],
+        Lang::Typescript => typescript::project_files(name, sdk),
+    };
     let write_error = |path: &Path, e: std::io::Error| CliError::Usage(format!("cannot write {}: {e}", path.display()));
-    std::fs::create_dir_all(dir.join("src")).map_err(|e| write_error(&dir, e))?;
     for (file, text) in &files {
         let path = dir.join(file);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| write_error(parent, e))?;
+        }
         std::fs::write(&path, text).map_err(|e| write_error(&path, e))?;
     }
     if json {
@@ -396,6 +427,14 @@ pub fn new(name: &str, dir: Option<&Path>, sdk: Option<&Path>, json: bool) -> Re
     let mut out = format!("Created component {name} in {}:\n", dir.display());
     for (file, _) in &files {
         out.push_str(&format!("  {file}\n"));
+    }
+    if lang == Lang::Typescript {
+        out.push_str(&format!(
+            "\nNext steps:\n  cd {}\n  weft component build     # npm install, tsc, esbuild, componentize-qjs: dist/{name}.wasm\n  \
+             weft component publish   # build and upload it to the server at WEFT_URL\n",
+            dir.display(),
+        ));
+        return Ok(out);
     }
     out.push_str(&format!(
         "\nNext steps:\n  cd {}\n  cargo test               # run its unit tests\n  \
@@ -432,10 +471,14 @@ pub fn build_command(dir: &Path, json: bool) -> Result<String, CliError> {
 /// (flags meant for the host would break the WebAssembly build). `CARGO_TARGET_DIR` and
 /// `.cargo/config.toml` are respected: cargo metadata reports where the file lands.
 pub fn build(dir: &Path) -> Result<Built, CliError> {
+    if typescript::is_project(dir) {
+        return typescript::build(dir);
+    }
     let manifest = dir.join("Cargo.toml");
     if !manifest.is_file() {
         return Err(CliError::Build(format!(
-            "no Cargo.toml in {}: give the directory of a component crate (create one with `weft component new NAME`)",
+            "no Cargo.toml (or package.json) in {}: give the directory of a component crate or TypeScript \
+             project (create one with `weft component new NAME [--lang typescript]`)",
             dir.display()
         )));
     }
@@ -606,7 +649,7 @@ mod tests {
         let scratch = tempfile::tempdir().unwrap();
         let sdk = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../sdk"));
         let dir = scratch.path().join("hello-world");
-        let out = new("hello-world", Some(&dir), Some(sdk), false).unwrap();
+        let out = new("hello-world", Some(&dir), Some(sdk), Lang::Rust, false).unwrap();
         assert!(out.starts_with(&format!("Created component hello-world in {}:\n", dir.display())), "{out}");
         assert!(out.contains("weft component publish"), "{out}");
 
@@ -621,16 +664,16 @@ mod tests {
         assert_eq!(std::fs::read_to_string(dir.join(".gitignore")).unwrap(), "target/\n");
         assert!(std::fs::read_to_string(dir.join("README.md")).unwrap().contains("hello_world.wasm"));
 
-        let err = new("hello-world", Some(&dir), Some(sdk), false).unwrap_err();
+        let err = new("hello-world", Some(&dir), Some(sdk), Lang::Rust, false).unwrap_err();
         assert_eq!(err.exit_code(), 2);
         assert!(err.to_string().contains("not empty"), "{err}");
 
         // An empty directory is fine; a wrong SDK path is a usage error naming --sdk.
         let empty = scratch.path().join("empty");
         std::fs::create_dir(&empty).unwrap();
-        let json: Value = serde_json::from_str(&new("x", Some(&empty), Some(sdk), true).unwrap()).unwrap();
+        let json: Value = serde_json::from_str(&new("x", Some(&empty), Some(sdk), Lang::Rust, true).unwrap()).unwrap();
         assert_eq!(json["files"], json!(["Cargo.toml", "src/lib.rs", "README.md", ".gitignore"]));
-        let err = new("y", Some(&scratch.path().join("y")), Some(scratch.path()), false).unwrap_err();
+        let err = new("y", Some(&scratch.path().join("y")), Some(scratch.path()), Lang::Rust, false).unwrap_err();
         assert_eq!(err.exit_code(), 2);
         assert!(err.to_string().contains("--sdk"), "{err}");
         assert!(!scratch.path().join("y").exists());
@@ -662,6 +705,6 @@ mod tests {
         let err = build(scratch.path()).err().expect("no Cargo.toml");
         assert_eq!(err.exit_code(), 2);
         let text = err.to_string();
-        assert!(text.starts_with("error: cannot build the component: no Cargo.toml in "), "{text}");
+        assert!(text.starts_with("error: cannot build the component: no Cargo.toml (or package.json) in "), "{text}");
     }
 }
