@@ -49,7 +49,8 @@ Exit codes:
      Weft component; the error and its details are printed on stderr
   2  usage error (bad arguments, unreadable file, bad component name, existing directory), or
      the component cannot be built (no Cargo.toml, the wasm32-wasip2 target is missing and
-     cannot be installed, `cargo build` failed)
+     cannot be installed, `cargo build` or a TypeScript build step failed), or its unit tests
+     failed (`weft component test`)
   3  cannot reach the server (is `weft serve` running at WEFT_URL?)
   4  authentication: no token (set WEFT_TOKEN), or the server rejected it (401/403)
   5  server error (5xx) or a response that is not the API's JSON";
@@ -374,6 +375,17 @@ pub enum ComponentCmd {
         #[arg(value_name = "DIR", default_value = ".")]
         dir: PathBuf,
     },
+    /// Run a component's unit tests, without a server.
+    ///
+    /// A TypeScript project: its `src/**/*.test.ts` under Node.js's test runner, with
+    /// `@weft/sdk/testing`'s `FakeHost` in place of the host. A crate: `cargo test`. The tests'
+    /// report goes to stderr; a failing test exits 2.
+    #[command(after_long_help = COMPONENT_EXIT_CODES_HELP)]
+    Test {
+        /// The component crate's (or TypeScript project's) directory.
+        #[arg(value_name = "DIR", default_value = ".")]
+        dir: PathBuf,
+    },
     /// Upload a component to the server as a new version.
     ///
     /// Its key and version come from the component's own description (`describe`); a
@@ -450,6 +462,7 @@ pub async fn run(opts: &ClientOpts, cmd: ClientCommand) -> ExitCode {
             component::new(&name, dir.as_deref(), sdk.as_deref(), lang, opts.json)
         }
         ClientCommand::Component(ComponentCmd::Build { dir }) => component::build_command(&dir, opts.json),
+        ClientCommand::Component(ComponentCmd::Test { dir }) => component::test_command(&dir, opts.json),
         cmd => match api::Api::new(opts) {
             Ok(api) => commands::execute(&api, opts.json, cmd).await,
             Err(e) => Err(e),

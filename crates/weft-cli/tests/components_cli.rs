@@ -144,7 +144,8 @@ fn typescript_components_from_new_to_a_deployed_run() {
     let project_arg = project.to_str().unwrap();
     let (code, out, err) = weft(&["component", "new", "ts-hello", "--lang", "typescript", "--dir", project_arg], &[]);
     assert_eq!((code, err.as_str()), (0, ""), "{out}");
-    for file in ["package.json", "tsconfig.json", "src/index.ts", "wit/weft-component.wit", "README.md", ".gitignore"] {
+    let files = ["package.json", "tsconfig.json", "src/index.ts", "src/index.test.ts", "wit/weft-component.wit"];
+    for file in files.iter().chain(&["README.md", ".gitignore"]) {
         assert!(project.join(file).is_file(), "{file} missing; printed:\n{out}");
     }
     let sdk = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sdk/typescript").canonicalize().unwrap();
@@ -164,10 +165,18 @@ fn typescript_components_from_new_to_a_deployed_run() {
         out
     };
 
+    // Unit tests without a server (Node.js, the SDK's FakeHost): the scaffold's and the example's.
+    let (code, out, err) = run(&["component", "test", project_arg]);
+    assert_eq!((code, out.as_str()), (0, "tests passed (1 test file)\n"), "{err}");
+    assert!(err.contains("# pass 2") && err.contains("# fail 0"), "{err}");
+    let example = sdk.join("examples/orders");
+    let (code, out, err) = run(&["component", "test", example.to_str().unwrap()]);
+    assert_eq!((code, out.as_str()), (0, "tests passed (1 test file)\n"), "{err}");
+    assert!(err.contains("# pass 3") && err.contains("# fail 0"), "{err}");
+
     // Both components built from source and published.
     let out = ok(&["component", "publish", project_arg]);
     assert!(out.starts_with("published ts-hello 0.1.0 ("), "{out}");
-    let example = sdk.join("examples/orders");
     let out = ok(&["component", "publish", example.to_str().unwrap()]);
     assert!(out.starts_with("published orders-ts 0.1.0 ("), "{out}");
     let shown = ok(&["component", "show", "orders-ts"]);
@@ -204,6 +213,18 @@ fn typescript_components_from_new_to_a_deployed_run() {
     assert_eq!(execution["status"], "failed", "{execution}");
     assert_eq!(execution["error"]["kind"], "input", "{execution}");
     assert_eq!(execution["error"]["message"], "line 1 has no sku", "{execution}");
+
+    // A failing unit test fails `component test` (exit 2) with node's report.
+    let test_file = project.join("src/index.test.ts");
+    let tests = std::fs::read_to_string(&test_file).unwrap();
+    std::fs::write(&test_file, tests.replace("{ greeting: \"Hello, Ada!\" }", "{ greeting: \"Hi, Ada!\" }")).unwrap();
+    let (code, out, err) = run(&["component", "test", project_arg]);
+    assert_eq!((code, out.as_str()), (2, ""), "{err}");
+    assert!(err.contains("not ok 1 - hello greets by name") && err.contains("# fail 1"), "{err}");
+    assert!(
+        err.contains("error: the tests of ") && err.ends_with("failed (exit status: 1); see node's report above\n"),
+        "{err}"
+    );
 
     // A type error stops the build (exit 2) with tsc's message; nothing is published.
     let index = project.join("src/index.ts");

@@ -23,6 +23,8 @@ pub enum CliError {
     /// `wasm32-wasip2` target missing and not installable, cargo failing. Exit 2, like a usage
     /// error: nothing was sent, and retrying will not help until the user fixes something.
     Build(String),
+    /// A component's unit tests failed (`weft component test`): exit 2, like a build error.
+    Tests(String),
     /// The server refused the request (4xx other than 401/403): exit 1.
     Refused(Box<ApiError>),
     /// The server could not be reached at all: exit 3.
@@ -92,7 +94,7 @@ impl CliError {
     pub fn exit_code(&self) -> u8 {
         match self {
             CliError::Refused(_) => 1,
-            CliError::Usage(_) | CliError::Build(_) => 2,
+            CliError::Usage(_) | CliError::Build(_) | CliError::Tests(_) => 2,
             CliError::Unreachable { .. } => 3,
             CliError::MissingToken | CliError::Auth(_) => 4,
             CliError::Server(_) | CliError::BadResponse(_) => 5,
@@ -106,6 +108,7 @@ impl fmt::Display for CliError {
         match self {
             CliError::Usage(message) => writeln!(f, "error: {message}"),
             CliError::Build(message) => writeln!(f, "error: cannot build the component: {message}"),
+            CliError::Tests(message) => writeln!(f, "error: {message}"),
             CliError::Refused(e) | CliError::Server(e) => {
                 f.write_str(&output::api_error(&e.code, &e.message, e.details.as_ref()))
             }

@@ -374,6 +374,7 @@ async fn component_cmd(api: &Api, out: Out, cmd: ComponentCmd) -> Result<String,
             component::new(&name, dir.as_deref(), sdk.as_deref(), lang, out.json)
         }
         ComponentCmd::Build { dir } => component::build_command(&dir, out.json),
+        ComponentCmd::Test { dir } => component::test_command(&dir, out.json),
         ComponentCmd::Publish { path } => {
             // A crate (its directory or its Cargo.toml) is built first; anything else is uploaded
             // as it is, and the server says whether it is a component.

@@ -466,6 +466,45 @@ pub fn build_command(dir: &Path, json: bool) -> Result<String, CliError> {
     ))
 }
 
+/// `weft component test`: runs the component's unit tests (TypeScript: `src/**/*.test.ts` under
+/// Node.js; a crate: `cargo test`) and returns what to print.
+pub fn test_command(dir: &Path, json: bool) -> Result<String, CliError> {
+    let files = if typescript::is_project(dir) {
+        Some(typescript::test(dir)?)
+    } else {
+        if !dir.join("Cargo.toml").is_file() {
+            return Err(CliError::Usage(format!(
+                "no Cargo.toml (or package.json) in {}: give the directory of a component crate or TypeScript project",
+                dir.display()
+            )));
+        }
+        let status = Command::new(cargo())
+            .arg("test")
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(std::io::stderr()))
+            .stderr(Stdio::inherit())
+            .status()
+            .map_err(|e| {
+                CliError::Build(format!("cannot run cargo: {e} (is Rust installed? see https://rustup.rs)"))
+            })?;
+        if !status.success() {
+            return Err(CliError::Tests(format!(
+                "`cargo test` failed in {} ({status}); see its report above",
+                dir.display()
+            )));
+        }
+        None
+    };
+    if json {
+        return Ok(pretty(&json!({ "dir": dir.display().to_string(), "passed": true, "test_files": files })));
+    }
+    Ok(match files {
+        Some(n) => format!("tests passed ({n} test file{})\n", if n == 1 { "" } else { "s" }),
+        None => "tests passed (cargo test)\n".to_string(),
+    })
+}
+
 /// Builds the component crate in `dir` for [`WASM_TARGET`] (release) and returns the component
 /// file. Cargo's output is shown (on stderr); `RUSTFLAGS` of the environment are not applied
 /// (flags meant for the host would break the WebAssembly build). `CARGO_TARGET_DIR` and

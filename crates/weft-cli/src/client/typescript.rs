@@ -58,12 +58,14 @@ pub fn project_files(name: &str, sdk: &str) -> Vec<(&'static str, String)> {
             "noEmit": true, "skipLibCheck": true, "lib": ["ES2022"]
         },
         "include": ["src"],
+        "exclude": ["src/**/*.test.ts"],
     });
     let pretty = |v: &serde_json::Value| format!("{}\n", serde_json::to_string_pretty(v).expect("JSON"));
     vec![
         ("package.json", pretty(&package)),
         ("tsconfig.json", pretty(&tsconfig)),
         ("src/index.ts", INDEX_TS.replace("__KEY__", name).replace("__NAME__", &display_name(name))),
+        ("src/index.test.ts", INDEX_TEST_TS.to_string()),
         ("wit/weft-component.wit", WIT.to_string()),
         ("README.md", readme(name)),
         (".gitignore", "node_modules/\ndist/\n".to_string()),
@@ -95,6 +97,23 @@ export const guest = component({
 });
 "#;
 
+const INDEX_TEST_TS: &str = r#"// Unit tests, without a server: `weft component test` (Node.js's test runner).
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { FakeHost, run } from "@weft/sdk/testing";
+import { guest } from "./index";
+
+test("hello greets by name", () => {
+  const host = new FakeHost();
+  assert.deepEqual(run(guest, "hello", { name: "Ada" }, { host, executionId: "exe_1" }), { greeting: "Hello, Ada!" });
+  assert.deepEqual(host.logs, [{ level: "info", message: "greeting Ada in execution exe_1" }]);
+});
+
+test("hello refuses an empty name", () => {
+  assert.throws(() => run(guest, "hello", { name: " " }), { kind: "input" });
+});
+"#;
+
 fn readme(name: &str) -> String {
     format!(
         r#"# {display}
@@ -103,6 +122,12 @@ A Weft custom component (`{name}`) written in TypeScript with the Weft SDK, run 
 WebAssembly sandbox. Its actions are in `src/index.ts`; flows refer to them as `{name}.ACTION`
 (e.g. `{name}.hello`). Actions are synchronous: `perform` returns `{{ data }}`, and the SDK's
 `http`, `state` and `log` answer at once.
+
+## Test
+
+```sh
+weft component test         # src/**/*.test.ts under Node.js, with @weft/sdk/testing's FakeHost
+```
 
 ## Build
 
@@ -148,10 +173,7 @@ pub fn build(dir: &Path) -> Result<Built, CliError> {
         .into_iter()
         .find(|p| p.is_dir())
         .ok_or_else(|| CliError::Build(format!("no wit/ directory in {} (the Weft WIT world)", dir.display())))?;
-    let declares = |field: &str| package[field].as_object().is_some_and(|deps| !deps.is_empty());
-    if (declares("dependencies") || declares("devDependencies")) && !dir.join("node_modules").is_dir() {
-        npm_install(dir)?;
-    }
+    install_if_needed(dir, &package)?;
     let bin = tools_dir(dir).ok_or_else(|| {
         CliError::Build(format!(
             "no componentize-qjs and esbuild in node_modules/.bin of {} or a directory above it: \
@@ -191,12 +213,98 @@ pub fn build(dir: &Path) -> Result<Built, CliError> {
     Ok(Built { path: artifact.canonicalize().unwrap_or(artifact), size })
 }
 
+/// Runs the project's unit tests (`src/**/*.test.ts`) under Node.js: bundled by esbuild with
+/// the SDK's fake host (`@weft/sdk/testing`) in place of the real host's imports, then
+/// `node --test`. Returns how many test files ran; node's report goes to stderr.
+pub fn test(dir: &Path) -> Result<usize, CliError> {
+    let mut files = Vec::new();
+    collect_tests(&dir.join("src"), &mut files);
+    files.sort();
+    if files.is_empty() {
+        return Err(CliError::Usage(format!(
+            "no tests in {}: unit tests are src/**/*.test.ts files (see @weft/sdk/testing)",
+            dir.join("src").display()
+        )));
+    }
+    let package: serde_json::Value = std::fs::read_to_string(dir.join("package.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default();
+    install_if_needed(dir, &package)?;
+    let bin = tools_dir(dir).ok_or_else(|| {
+        CliError::Build(format!("no esbuild in node_modules/.bin of {} or a directory above it", dir.display()))
+    })?;
+    // The SDK the project uses (its node_modules/@weft/sdk), else the one of this checkout.
+    let sdk = dir
+        .canonicalize()
+        .ok()
+        .and_then(|d| d.ancestors().map(|a| a.join("node_modules/@weft/sdk")).find(|p| p.is_dir()))
+        .and_then(|p| p.canonicalize().ok())
+        .map_or_else(|| sdk_path(None), Ok)?;
+    let out = dir.join("dist/tests");
+    let _ = std::fs::remove_dir_all(&out);
+    run(
+        Command::new(bin.join("esbuild"))
+            .args(&files)
+            .args(["--bundle", "--format=esm", "--platform=node", "--target=node20", "--out-extension:.js=.mjs"])
+            .arg(format!("--outdir={}", out.display()))
+            .arg(format!("--alias:weft:component/host@0.1.0={}", sdk.join("src/fake-host.ts").display()))
+            .current_dir(dir),
+        "esbuild (bundling the tests)",
+    )?;
+    let mut bundles: Vec<PathBuf> = std::fs::read_dir(&out)
+        .map_err(|e| CliError::Build(format!("esbuild wrote no {}: {e}", out.display())))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "mjs"))
+        .collect();
+    bundles.sort();
+    let status = Command::new("node")
+        .arg("--test")
+        .args(&bundles)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(std::io::stderr()))
+        .stderr(Stdio::inherit())
+        .status()
+        .map_err(|e| CliError::Build(format!("cannot run node: {e} (tests need Node.js: https://nodejs.org)")))?;
+    if !status.success() {
+        return Err(CliError::Tests(format!(
+            "the tests of {} failed ({status}); see node's report above",
+            dir.display()
+        )));
+    }
+    Ok(files.len())
+}
+
+/// The `*.test.ts` files under `dir`, relative paths as given.
+fn collect_tests(dir: &Path, files: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            collect_tests(&path, files);
+        } else if path.to_str().is_some_and(|p| p.ends_with(".test.ts")) {
+            files.push(path);
+        }
+    }
+}
+
 /// The nearest `node_modules/.bin` at or above `dir` holding componentize-qjs and esbuild.
 fn tools_dir(dir: &Path) -> Option<PathBuf> {
     let dir = dir.canonicalize().ok()?;
     dir.ancestors()
         .map(|d| d.join("node_modules/.bin"))
         .find(|bin| bin.join("componentize-qjs").is_file() && bin.join("esbuild").is_file())
+}
+
+/// Installs the project's npm dependencies when it declares some (`package`) and has no
+/// `node_modules` yet (a project without any uses the tools of a directory above it).
+fn install_if_needed(dir: &Path, package: &serde_json::Value) -> Result<(), CliError> {
+    let declares = |field: &str| package[field].as_object().is_some_and(|deps| !deps.is_empty());
+    if (declares("dependencies") || declares("devDependencies")) && !dir.join("node_modules").is_dir() {
+        npm_install(dir)?;
+    }
+    Ok(())
 }
 
 /// `npm ci` (with a lock file) or `npm install` in `dir`.

@@ -1,0 +1,91 @@
+// Unit tests of a component without a server, under Node.js (`weft component test` runs
+// `src/**/*.test.ts` with `node --test`): `run` calls an action as the host would — inputs and
+// output through JSON, errors as `WeftError` — against a `FakeHost` that records log lines and
+// outbound requests, keeps state in memory and answers requests with a responder.
+//
+//   import { test } from "node:test";
+//   import assert from "node:assert/strict";
+//   import { FakeHost, run } from "@weft/sdk/testing";
+//   import { guest } from "./index";
+//
+//   test("greets", () => {
+//     const host = new FakeHost();
+//     assert.deepEqual(run(guest, "hello", { name: "Ada" }, { host }), { greeting: "Hello, Ada!" });
+//   });
+
+import { WeftError, type ErrorKind } from "./index";
+
+export interface FakeRequest {
+  method: string;
+  url: string;
+  /** Lower-case names. */
+  headers: Record<string, string>;
+  body: string;
+}
+
+export interface FakeReply {
+  status?: number;
+  headers?: Record<string, string>;
+  /** Sent as JSON. */
+  json?: unknown;
+  body?: string;
+  /** The request fails instead (as the egress guard or the network would fail it). */
+  error?: { kind: "invalid-request" | "egress-denied" | "connection" | "timeout" | "too-large"; message: string };
+}
+
+export class FakeHost {
+  readonly logs: Array<{ level: string; message: string }> = [];
+  readonly requests: FakeRequest[] = [];
+  readonly state = new Map<string, unknown>();
+  constructor(
+    public responder: (request: FakeRequest) => FakeReply = (r) => ({
+      error: { kind: "connection", message: `no fake response for ${r.method} ${r.url}` },
+    }),
+  ) {}
+}
+
+let installed: FakeHost | undefined;
+
+/** The host of the call in progress (used by the fake host module). */
+export function currentHost(): FakeHost {
+  if (!installed) throw new Error("a host function was called outside `run` (see @weft/sdk/testing)");
+  return installed;
+}
+
+interface Guest {
+  runAction(action: string, inputs: string, connection: string | null, ctx: any): string;
+}
+
+export interface RunOptions {
+  host?: FakeHost;
+  /** The step's connection values. */
+  connection?: Record<string, unknown>;
+  executionId?: string;
+  attempt?: number;
+}
+
+/** Runs `action` of `guest` with `params`; returns its output, or throws its `WeftError`. */
+export function run(guest: Guest, action: string, params: Record<string, unknown>, options: RunOptions = {}): any {
+  installed = options.host ?? new FakeHost();
+  const ctx = {
+    executionId: options.executionId ?? "exe_test",
+    instanceId: "ins_test",
+    customerId: "cus_test",
+    flowKey: "flow",
+    stepPath: "step",
+    idempotencyKey: `${options.executionId ?? "exe_test"}:step`,
+    attempt: options.attempt ?? 1,
+    webhookUrls: [],
+  };
+  try {
+    const connection = options.connection ? JSON.stringify(options.connection) : null;
+    return JSON.parse(guest.runAction(action, JSON.stringify(params), connection, ctx));
+  } catch (e: any) {
+    if (e && typeof e === "object" && typeof e.kind === "string" && typeof e.message === "string") {
+      throw new WeftError(e.kind as ErrorKind, e.message, e.details == null ? undefined : JSON.parse(e.details));
+    }
+    throw e;
+  } finally {
+    installed = undefined;
+  }
+}
