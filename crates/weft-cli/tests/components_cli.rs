@@ -73,6 +73,10 @@ fn components_from_new_to_show() {
     let (code, out, err) = run(&["component", "build", crate_arg]);
     assert_eq!(code, 0, "{err}");
     assert!(out.starts_with(&format!("built {} (", wasm.display())), "{out}");
+    // `test` runs the crate's own unit tests natively (cargo test, the SDK's FakeHost).
+    let (code, out, err) = run(&["component", "test", crate_arg]);
+    assert_eq!((code, out.as_str()), (0, "tests passed (cargo test)\n"), "{err}");
+    assert!(err.contains("test result: ok."), "{err}");
 
     // `list` and `show`.
     let (code, table, err) = run(&["component", "list"]);
