@@ -229,9 +229,8 @@ impl WasmHost {
         }
     }
 
-    /// The runtime guests run on. Every invocation is a task there, whoever calls it; a caller
-    /// already running there (a batch of calls, a benchmark) skips the hand-off between
-    /// threads that a call from another runtime pays twice.
+    /// The runtime guests run on: an invocation that yields (or one called from a
+    /// current-thread runtime) continues as a task there; its timers and IO are the guests'.
     pub fn runtime(&self) -> &tokio::runtime::Handle {
         &self.shared.handle
     }
