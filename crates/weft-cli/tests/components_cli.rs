@@ -176,7 +176,7 @@ fn typescript_components_from_new_to_a_deployed_run() {
     let example = sdk.join("examples/orders");
     let (code, out, err) = run(&["component", "test", example.to_str().unwrap()]);
     assert_eq!((code, out.as_str()), (0, "tests passed (1 test file)\n"), "{err}");
-    assert!(err.contains("# pass 3") && err.contains("# fail 0"), "{err}");
+    assert!(err.contains("# pass 5") && err.contains("# fail 0"), "{err}");
 
     // Both components built from source and published.
     let out = ok(&["component", "publish", project_arg]);

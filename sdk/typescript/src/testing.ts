@@ -1,7 +1,8 @@
 // Unit tests of a component without a server, under Node.js (`weft component test` runs
-// `src/**/*.test.ts` with `node --test`): `run` calls an action as the host would — inputs and
-// output through JSON, errors as `WeftError` — against a `FakeHost` that records log lines and
-// outbound requests, keeps state in memory and answers requests with a responder.
+// `src/**/*.test.ts` with `node --test`): `run` (actions), `runPoll` (poll triggers) and
+// `runDataSource` call the component as the host would — inputs and output through JSON, errors
+// as `WeftError` — against a `FakeHost` that records log lines and outbound requests, keeps
+// state in memory and answers requests with a responder.
 //
 //   import { test } from "node:test";
 //   import assert from "node:assert/strict";
@@ -54,6 +55,8 @@ export function currentHost(): FakeHost {
 
 interface Guest {
   runAction(action: string, inputs: string, connection: string | null, ctx: any): string;
+  poll(trigger: string, inputs: string, connection: string | null, cursor: string | null, ctx: any): any;
+  dataSource(key: string, inputs: string, connection: string | null, ctx: any): string;
 }
 
 export interface RunOptions {
@@ -64,8 +67,8 @@ export interface RunOptions {
   attempt?: number;
 }
 
-/** Runs `action` of `guest` with `params`; returns its output, or throws its `WeftError`. */
-export function run(guest: Guest, action: string, params: Record<string, unknown>, options: RunOptions = {}): any {
+/** Calls `f` with the host installed and the WIT context, as the host calls the component. */
+function call<T>(options: RunOptions, f: (connection: string | null, ctx: any) => T): T {
   installed = options.host ?? new FakeHost();
   const ctx = {
     executionId: options.executionId ?? "exe_test",
@@ -78,8 +81,7 @@ export function run(guest: Guest, action: string, params: Record<string, unknown
     webhookUrls: [],
   };
   try {
-    const connection = options.connection ? JSON.stringify(options.connection) : null;
-    return JSON.parse(guest.runAction(action, JSON.stringify(params), connection, ctx));
+    return f(options.connection ? JSON.stringify(options.connection) : null, ctx);
   } catch (e: any) {
     if (e && typeof e === "object" && typeof e.kind === "string" && typeof e.message === "string") {
       throw new WeftError(e.kind as ErrorKind, e.message, e.details == null ? undefined : JSON.parse(e.details));
@@ -88,4 +90,31 @@ export function run(guest: Guest, action: string, params: Record<string, unknown
   } finally {
     installed = undefined;
   }
+}
+
+/** Runs `action` of `guest` with `params`; returns its output, or throws its `WeftError`. */
+export function run(guest: Guest, action: string, params: Record<string, unknown>, options: RunOptions = {}): any {
+  return call(options, (connection, ctx) => JSON.parse(guest.runAction(action, JSON.stringify(params), connection, ctx)));
+}
+
+/** Polls `trigger` once from `cursor`; returns the new records and the next cursor. */
+export function runPoll(
+  guest: Guest,
+  trigger: string,
+  params: Record<string, unknown>,
+  cursor?: unknown,
+  options: RunOptions = {},
+): { records: any[]; nextCursor: any } {
+  return call(options, (connection, ctx) => {
+    const out = guest.poll(trigger, JSON.stringify(params), connection, cursor === undefined ? null : JSON.stringify(cursor), ctx);
+    return {
+      records: out.records.map((r: string) => JSON.parse(r)),
+      nextCursor: out.nextCursor == null ? undefined : JSON.parse(out.nextCursor),
+    };
+  });
+}
+
+/** Runs data source `key`; returns its result (a picklist's `{value, label}` list). */
+export function runDataSource(guest: Guest, key: string, params: Record<string, unknown>, options: RunOptions = {}): any {
+  return call(options, (connection, ctx) => JSON.parse(guest.dataSource(key, JSON.stringify(params), connection, ctx)));
 }

@@ -1,7 +1,7 @@
 // Unit tests of the example, without a server: `weft component test sdk/typescript/examples/orders`.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { FakeHost, run } from "../../../src/testing";
+import { FakeHost, run, runDataSource, runPoll } from "../../../src/testing";
 import { guest } from "./index";
 
 test("summarize totals the lines", () => {
@@ -36,4 +36,25 @@ test("number counts per host state and logs", () => {
   ]);
   // Another instance (another host) starts from 1.
   assert.deepEqual(run(guest, "number", {}), { number: "ORD-00001" });
+});
+
+test("new_orders polls from the cursor and moves it", () => {
+  const host = new FakeHost((req) =>
+    req.url === "https://shop.example/orders?since=7" ? { json: [{ id: 8 }, { id: 9 }] } : { status: 500 },
+  );
+  const out = runPoll(guest, "new_orders", { base_url: "https://shop.example" }, 7, { host });
+  assert.deepEqual(out, { records: [{ id: 8 }, { id: 9 }], nextCursor: 9 });
+  assert.equal(host.requests[0].method, "GET");
+  const refused = new FakeHost(() => ({ status: 401 }));
+  assert.throws(() => runPoll(guest, "new_orders", { base_url: "https://shop.example" }, undefined, { host: refused }), {
+    kind: "auth",
+  });
+  const unreachable = new FakeHost(); // answers nothing: the request fails as a connection error
+  assert.throws(() => runPoll(guest, "new_orders", { base_url: "https://shop.example" }, 1, { host: unreachable }), {
+    kind: "connection",
+  });
+});
+
+test("currencies lists picklist choices", () => {
+  assert.deepEqual(runDataSource(guest, "currencies", {})[0], { value: "EUR", label: "Euro" });
 });

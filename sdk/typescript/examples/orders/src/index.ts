@@ -4,8 +4,11 @@
 //   of units; rejects a line without a SKU or with a negative quantity (an `input` error).
 // - `number`: hands out the next order number of the instance (persisted state), logging it.
 // - `echo`: returns its inputs (the trivial action of the invocation benchmark).
+// - `new_orders` (poll trigger): orders created since the cursor, from a shop's REST API
+//   (`GET {base_url}/orders?since=<id>`), each becoming one execution.
+// - `currencies` (data source): the currencies a wizard picklist offers.
 
-import { action, component, input, log, state, WeftError } from "../../../src/index";
+import { action, component, dataSource, http, input, log, state, trigger, WeftError } from "../../../src/index";
 
 interface Line {
   sku?: unknown;
@@ -57,6 +60,35 @@ export const guest = component({
     echo: action({
       display: { label: "Echo", description: "Returns its inputs." },
       perform: (_context, params) => ({ data: params }),
+    }),
+  },
+  triggers: {
+    new_orders: trigger({
+      display: { label: "New orders", description: "Orders created since the last poll." },
+      inputs: { base_url: input({ label: "Shop API base URL", type: "string", required: true }) },
+      poll: (_context, params, cursor) => {
+        const since = typeof cursor === "number" ? cursor : 0;
+        const reply = http(`${params.base_url}/orders?since=${since}`);
+        if (reply.status === 401 || reply.status === 403) {
+          throw new WeftError("auth", `the shop API refused the request (${reply.status})`);
+        }
+        if (reply.status !== 200) throw new WeftError("http-status", `the shop API answered ${reply.status}`);
+        const orders = reply.json() as Array<{ id: number }>;
+        const last = orders.reduce((max, o) => Math.max(max, o.id), since);
+        return { records: orders, nextCursor: last };
+      },
+    }),
+  },
+  dataSources: {
+    currencies: dataSource({
+      display: { label: "Currencies", description: "Currencies for a picklist." },
+      perform: () => ({
+        result: [
+          { value: "EUR", label: "Euro" },
+          { value: "USD", label: "US dollar" },
+          { value: "GBP", label: "Pound sterling" },
+        ],
+      }),
     }),
   },
 });
