@@ -310,17 +310,25 @@ weft component build        # or: cargo build --release --target {WASM_TARGET}
 # → target/{WASM_TARGET}/release/{file}.wasm
 ```
 
-## Publish
+{publish}
+A published version cannot change: bump `version` in `Cargo.toml` before publishing a change.
+"#,
+        display = display_name(name),
+        publish = readme_publish(name),
+    )
+}
+
+/// The "Publish" section of a new component's README.
+pub(crate) fn readme_publish(name: &str) -> String {
+    format!(
+        r#"## Publish
 
 ```sh
 export WEFT_URL=http://127.0.0.1:8080 WEFT_TOKEN=...
 weft component publish      # builds, then uploads
 weft component show {name}
 ```
-
-A published version cannot change: bump `version` in `Cargo.toml` before publishing a change.
-"#,
-        display = display_name(name),
+"#
     )
 }
 
@@ -478,22 +486,9 @@ pub fn test_command(dir: &Path, json: bool) -> Result<String, CliError> {
                 dir.display()
             )));
         }
-        let status = Command::new(cargo())
-            .arg("test")
-            .current_dir(dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(std::io::stderr()))
-            .stderr(Stdio::inherit())
-            .status()
-            .map_err(|e| {
-                CliError::Build(format!("cannot run cargo: {e} (is Rust installed? see https://rustup.rs)"))
-            })?;
-        if !status.success() {
-            return Err(CliError::Tests(format!(
-                "`cargo test` failed in {} ({status}); see its report above",
-                dir.display()
-            )));
-        }
+        run_tool(Command::new(cargo()).arg("test").current_dir(dir), cannot_run_cargo, |status| {
+            CliError::Tests(format!("`cargo test` failed in {} ({status}); see its report above", dir.display()))
+        })?;
         None
     };
     if json {
@@ -525,22 +520,20 @@ pub fn build(dir: &Path) -> Result<Built, CliError> {
     let metadata = cargo_metadata(dir)?;
     let artifact = artifact_path(&metadata, &manifest)?;
     ensure_wasm_target(dir)?;
-    let status = Command::new(cargo())
-        .args(["build", "--release", "--target", WASM_TARGET])
-        .current_dir(dir)
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(std::io::stderr()))
-        .stderr(Stdio::inherit())
-        .status()
-        .map_err(|e| CliError::Build(format!("cannot run cargo: {e} (is Rust installed? see https://rustup.rs)")))?;
-    if !status.success() {
-        return Err(CliError::Build(format!(
-            "`cargo build --release --target {WASM_TARGET}` failed in {} ({status}); see cargo's messages above",
-            dir.display()
-        )));
-    }
+    run_tool(
+        Command::new(cargo())
+            .args(["build", "--release", "--target", WASM_TARGET])
+            .current_dir(dir)
+            .env_remove("RUSTFLAGS")
+            .env_remove("CARGO_ENCODED_RUSTFLAGS"),
+        cannot_run_cargo,
+        |status| {
+            CliError::Build(format!(
+                "`cargo build --release --target {WASM_TARGET}` failed in {} ({status}); see cargo's messages above",
+                dir.display()
+            ))
+        },
+    )?;
     let size = std::fs::metadata(&artifact).map(|m| m.len()).map_err(|e| {
         CliError::Build(format!(
             "cargo succeeded, but the component {} cannot be read: {e}; does the crate build a `cdylib`?",
@@ -548,6 +541,28 @@ pub fn build(dir: &Path) -> Result<Built, CliError> {
         ))
     })?;
     Ok(Built { path: artifact, size })
+}
+
+/// Runs a tool (cargo, rustup, npm, node, …) with its output on our stderr, so stdout keeps only
+/// the command's result; `cannot_run` explains a tool that cannot be started, `failed` a run
+/// that exits unsuccessfully.
+pub(crate) fn run_tool(
+    cmd: &mut Command,
+    cannot_run: impl FnOnce(std::io::Error) -> CliError,
+    failed: impl FnOnce(std::process::ExitStatus) -> CliError,
+) -> Result<(), CliError> {
+    let status = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(std::io::stderr()))
+        .stderr(Stdio::inherit())
+        .status()
+        .map_err(cannot_run)?;
+    if status.success() { Ok(()) } else { Err(failed(status)) }
+}
+
+/// What to say when cargo cannot be started.
+fn cannot_run_cargo(e: std::io::Error) -> CliError {
+    CliError::Build(format!("cannot run cargo: {e} (is Rust installed? see https://rustup.rs)"))
 }
 
 /// The cargo to run: the one running us when there is one (`cargo run`), else `cargo` on PATH.
@@ -636,18 +651,11 @@ fn ensure_wasm_target(dir: &Path) -> Result<(), CliError> {
         return Ok(());
     }
     eprintln!("The Rust target {WASM_TARGET} is not installed; running `rustup target add {WASM_TARGET}`");
-    let status = Command::new("rustup")
-        .args(["target", "add", WASM_TARGET])
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(std::io::stderr()))
-        .stderr(Stdio::inherit())
-        .status()
-        .map_err(|e| CliError::Build(format!("cannot run rustup: {e}; {manual}")))?;
-    if !status.success() {
-        return Err(CliError::Build(format!("`rustup target add {WASM_TARGET}` failed ({status}); {manual}")));
-    }
-    Ok(())
+    run_tool(
+        Command::new("rustup").args(["target", "add", WASM_TARGET]).current_dir(dir),
+        |e| CliError::Build(format!("cannot run rustup: {e}; {manual}")),
+        |status| CliError::Build(format!("`rustup target add {WASM_TARGET}` failed ({status}); {manual}")),
+    )
 }
 
 #[cfg(test)]

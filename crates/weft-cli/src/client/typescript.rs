@@ -8,9 +8,9 @@
 //! `node_modules`).
 
 use super::api::CliError;
-use super::component::{Built, display_name, find_sdk};
+use super::component::{Built, display_name, find_sdk, readme_publish, run_tool};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 /// The WIT package every component implements, written into new projects.
 const WIT: &str = include_str!("../../../../wit/weft-component.wit");
@@ -136,15 +136,9 @@ weft component build        # npm install (first time), tsc, esbuild, componenti
 # → dist/{name}.wasm
 ```
 
-## Publish
-
-```sh
-export WEFT_URL=http://127.0.0.1:8080 WEFT_TOKEN=...
-weft component publish      # builds, then uploads
-weft component show {name}
-```
-"#,
+{publish}"#,
         display = display_name(name),
+        publish = readme_publish(name),
     )
 }
 
@@ -258,21 +252,11 @@ pub fn test(dir: &Path) -> Result<usize, CliError> {
         .filter(|p| p.extension().is_some_and(|x| x == "mjs"))
         .collect();
     bundles.sort();
-    let status = Command::new("node")
-        .arg("--test")
-        .args(&bundles)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(std::io::stderr()))
-        .stderr(Stdio::inherit())
-        .status()
-        .map_err(|e| CliError::Build(format!("cannot run node: {e} (tests need Node.js: https://nodejs.org)")))?;
-    if !status.success() {
-        return Err(CliError::Tests(format!(
-            "the tests of {} failed ({status}); see node's report above",
-            dir.display()
-        )));
-    }
+    run_tool(
+        Command::new("node").arg("--test").args(&bundles).current_dir(dir),
+        |e| CliError::Build(format!("cannot run node: {e} (tests need Node.js: https://nodejs.org)")),
+        |status| CliError::Tests(format!("the tests of {} failed ({status}); see node's report above", dir.display())),
+    )?;
     Ok(files.len())
 }
 
@@ -316,19 +300,16 @@ fn npm_install(dir: &Path) -> Result<(), CliError> {
     run(&mut cmd, &format!("npm {verb}"))
 }
 
-/// Runs a build tool with its output on our stderr; a failure names `what`.
+/// Runs a build tool (see [`run_tool`]); a failure names `what`.
 fn run(cmd: &mut Command, what: &str) -> Result<(), CliError> {
     let program = cmd.get_program().to_string_lossy().into_owned();
-    let status =
-        cmd.stdin(Stdio::null()).stdout(Stdio::from(std::io::stderr())).stderr(Stdio::inherit()).status().map_err(
-            |e| {
-                CliError::Build(format!(
-                    "cannot run {program}: {e} (TypeScript components need Node.js and npm: https://nodejs.org)"
-                ))
-            },
-        )?;
-    if !status.success() {
-        return Err(CliError::Build(format!("{what} failed ({status}); see its messages above")));
-    }
-    Ok(())
+    run_tool(
+        cmd,
+        |e| {
+            CliError::Build(format!(
+                "cannot run {program}: {e} (TypeScript components need Node.js and npm: https://nodejs.org)"
+            ))
+        },
+        |status| CliError::Build(format!("{what} failed ({status}); see its messages above")),
+    )
 }
