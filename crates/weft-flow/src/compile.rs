@@ -3,7 +3,7 @@
 //! steps and blocks by these indexes, so a checkpoint stays small and needs no pointers.
 
 use serde_json::Value;
-use weft_model::expr::{ExprError, Template, join_index, join_key};
+use weft_model::expr::{ExprError, Reads, Template, join_index, join_key};
 use weft_model::{FlowDef, OnError, RetryPolicy, Step, StepKind};
 
 /// Index of a step in [`CompiledFlow::steps`].
@@ -32,6 +32,8 @@ pub(crate) struct CStep {
     pub retry: Option<RetryPolicy>,
     pub timeout_ms: Option<u64>,
     pub on_error: COnError,
+    /// What the step's templates read: its context holds only that (see [`Reads`]).
+    pub reads: Reads,
 }
 
 #[derive(Debug)]
@@ -48,6 +50,23 @@ pub(crate) enum CKind {
 }
 
 impl CKind {
+    /// What the templates of this kind, evaluated together when its step starts, read.
+    fn reads(&self) -> Reads {
+        let mut reads = Reads::default();
+        let mut add = |t: &Template| reads.extend(t.reads());
+        match self {
+            CKind::Action { inputs: t, .. }
+            | CKind::Transform(t)
+            | CKind::ForEach { items: t, .. }
+            | CKind::CallFlow { input: t, .. }
+            | CKind::Fail { message: t } => add(t),
+            CKind::Branch { arms, .. } => arms.iter().for_each(|(when, _)| add(when)),
+            CKind::Respond { status, headers, body } => [status, headers, body].into_iter().for_each(add),
+            CKind::Stop { result } => result.iter().for_each(add),
+        }
+        reads
+    }
+
     /// The kind's name as written in definitions and stored in step records.
     pub fn name(&self) -> &'static str {
         match self {
@@ -186,6 +205,7 @@ impl Compiler {
         let id = self.steps.len();
         self.steps.push(CStep {
             key: step.key.clone(),
+            reads: kind.reads(),
             kind,
             retry: step.retry.clone(),
             timeout_ms: step.timeout.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),

@@ -32,7 +32,7 @@ use crate::engine::{
 use crate::run::{Binding, BlockFrame, Frame, FrameId, Run, StepFrame, StepState};
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use weft_model::expr::{ExprError, Template, join_index, join_key, truthy};
+use weft_model::expr::{ExprError, Reads, Template, join_index, join_key, truthy};
 use weft_model::{ErrorKind, LogLevel, RetryPolicy, StepError};
 
 pub(crate) fn advance(
@@ -250,7 +250,7 @@ impl Machine<'_> {
             (s.parent, s.step)
         };
         let timeout = self.flow.steps[sid].timeout_ms;
-        let input = match template.eval(&self.context(parent)) {
+        let input = match template.eval(&self.context(parent, template.reads())) {
             Ok(input) => input,
             Err(e) => {
                 let mut e = expr_error(base, e);
@@ -277,7 +277,7 @@ impl Machine<'_> {
     /// values the stored copy may have lost. Otherwise the stored items stay.
     fn refresh_items(&mut self, fid: FrameId, template: &Template) {
         let parent = self.step(fid).parent;
-        let Ok(Value::Array(items)) = template.eval(&self.context(parent)) else {
+        let Ok(Value::Array(items)) = template.eval(&self.context(parent, template.reads())) else {
             return;
         };
         if self.step(fid).input.as_ref().and_then(Value::as_array).map(Vec::len) != Some(items.len()) {
@@ -369,46 +369,57 @@ impl Machine<'_> {
 
     /// The expression context of the steps of `block`: every step finished so far in the
     /// enclosing scopes, the innermost `item`/`index` and `error`.
-    fn context(&self, block: FrameId) -> Value {
-        let mut scopes = Vec::new();
+    fn context(&self, block: FrameId, reads: &Reads) -> Value {
+        let mut ctx = Map::new();
+        let mut put = |name: &str, value: &dyn Fn() -> Value| {
+            if reads.contains(name) {
+                ctx.insert(name.into(), value());
+            }
+        };
+        put("trigger", &|| self.run.trigger.clone());
+        put("config", &|| self.ctx.config.clone());
+        put("instance", &|| self.ctx.instance.clone());
+        put("customer", &|| self.ctx.customer.clone());
+        put("execution", &|| self.ctx.execution.clone());
+        put("steps", &|| {
+            let mut scopes = Vec::new();
+            self.walk_up(block, |b| scopes.extend(&b.scope));
+            let mut steps = Map::new();
+            for scope in scopes.into_iter().rev() {
+                for (k, v) in scope {
+                    steps.insert(k.clone(), json!({"output": v}));
+                }
+            }
+            Value::Object(steps)
+        });
+        // The innermost loop iteration's item and the innermost handler's error.
         let mut item = None;
         let mut error = None;
+        self.walk_up(block, |b| match &b.binding {
+            Binding::Iteration { index, item: it } if item.is_none() => item = Some((it, *index)),
+            Binding::Handler { error: e } if error.is_none() => error = Some(e),
+            _ => {}
+        });
+        if let Some((it, index)) = item {
+            put("item", &|| it.clone());
+            put("index", &|| json!(index));
+        }
+        if let Some(e) = error {
+            put("error", &|| error_json(e));
+        }
+        Value::Object(ctx)
+    }
+
+    /// Calls `f` on `block` and each enclosing block, innermost first.
+    fn walk_up<'s>(&'s self, block: FrameId, mut f: impl FnMut(&'s BlockFrame)) {
         let mut cur = Some(block);
         while let Some(id) = cur {
             let frame = &self.run.frames[&id];
             if let Frame::Block(b) = frame {
-                if let Some(s) = &b.scope {
-                    scopes.push(s);
-                }
-                match &b.binding {
-                    Binding::Iteration { index, item: it } if item.is_none() => item = Some((it, *index)),
-                    Binding::Handler { error: e } if error.is_none() => error = Some(e),
-                    _ => {}
-                }
+                f(b);
             }
             cur = frame.parent();
         }
-        let mut steps = Map::new();
-        for scope in scopes.into_iter().rev() {
-            for (k, v) in scope {
-                steps.insert(k.clone(), json!({"output": v}));
-            }
-        }
-        let mut ctx = Map::new();
-        ctx.insert("trigger".into(), self.run.trigger.clone());
-        ctx.insert("config".into(), self.ctx.config.clone());
-        ctx.insert("instance".into(), self.ctx.instance.clone());
-        ctx.insert("customer".into(), self.ctx.customer.clone());
-        ctx.insert("execution".into(), self.ctx.execution.clone());
-        ctx.insert("steps".into(), Value::Object(steps));
-        if let Some((it, index)) = item {
-            ctx.insert("item".into(), it.clone());
-            ctx.insert("index".into(), json!(index));
-        }
-        if let Some(e) = error {
-            ctx.insert("error".into(), error_json(e));
-        }
-        Value::Object(ctx)
     }
 
     fn log(&mut self, level: LogLevel, step_path: &str, message: String) {
@@ -428,7 +439,7 @@ impl Machine<'_> {
     fn finish_with_flow_result(&mut self, root: FrameId) {
         let value = match &self.flow.result {
             None => Ok(Value::Null),
-            Some(t) => t.eval(&self.context(root)).map_err(|e| expr_error("result", e)),
+            Some(t) => t.eval(&self.context(root, t.reads())).map_err(|e| expr_error("result", e)),
         };
         match value {
             Ok(v) => self.finish(RunStatus::Succeeded, Some(v), None),
@@ -477,7 +488,7 @@ impl Machine<'_> {
             deadline: None,
             state: StepState::Starting,
         }));
-        let ctx = self.context(block);
+        let ctx = self.context(block, &step.reads);
         let eval = |t: &Template, base: &str| t.eval(&ctx).map_err(|e| expr_error(base, e));
         match &step.kind {
             CKind::Transform(t) => {

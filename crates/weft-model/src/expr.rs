@@ -46,6 +46,30 @@ pub struct ExprError {
 /// A compiled, reusable definition value.
 pub struct Template {
     node: Node,
+    reads: Reads,
+}
+
+/// The top-level names of the evaluation context (`trigger`, `steps`, `item`, …) a template may
+/// read. Evaluation needs only these in its context: building the others (copying the trigger,
+/// say) would be wasted work.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Reads {
+    /// Every name: the template hands over the whole context (a `code` step's script).
+    all: bool,
+    names: BTreeSet<String>,
+}
+
+impl Reads {
+    /// Whether the template may read `name`.
+    pub fn contains(&self, name: &str) -> bool {
+        self.all || self.names.contains(name)
+    }
+
+    /// Adds what `other` reads: the reads of several templates evaluated in one context.
+    pub fn extend(&mut self, other: &Reads) {
+        self.all |= other.all;
+        self.names.extend(other.names.iter().cloned());
+    }
 }
 
 impl std::fmt::Debug for Template {
@@ -95,11 +119,29 @@ impl Template {
     pub fn compile(value: &Value) -> Result<Template, Vec<ExprError>> {
         let mut errors = Vec::new();
         let node = compile_node(value, "", &mut errors);
-        if errors.is_empty() { Ok(Template { node }) } else { Err(errors) }
+        if errors.is_empty() { Ok(Template::new(node)) } else { Err(errors) }
     }
 
-    /// Evaluates against `ctx` (a JSON object: `trigger`, `config`, `steps`, …).
+    fn new(node: Node) -> Template {
+        let mut reads = Reads { all: hands_over_context(&node), names: BTreeSet::new() };
+        let mut refs = Vec::new();
+        collect_refs(&node, "", &mut refs);
+        reads.names.extend(refs.into_iter().map(|r| r.var.split('.').next().unwrap_or_default().to_string()));
+        Template { node, reads }
+    }
+
+    /// The top-level names of the context this template may read (see [`Reads`]): its context
+    /// need hold only these.
+    pub fn reads(&self) -> &Reads {
+        &self.reads
+    }
+
+    /// Evaluates against `ctx` (a JSON object: `trigger`, `config`, `steps`, …; only the names
+    /// of [`Template::reads`] are looked at).
     pub fn eval(&self, ctx: &Value) -> Result<Value, ExprError> {
+        if let Node::Literal(v) = &self.node {
+            return Ok(v.clone());
+        }
         let mj = minijinja::Value::from_serialize(ctx);
         eval_node(&self.node, "", &mj, ctx)
     }
@@ -108,12 +150,10 @@ impl Template {
     /// step's `code.javascript` call. The script is taken literally (no `{{ }}` in it is
     /// evaluated).
     pub fn code_call(script: &str) -> Template {
-        Template {
-            node: Node::Object(vec![
-                ("script".into(), Node::Literal(Value::String(script.to_string()))),
-                ("context".into(), Node::Context),
-            ]),
-        }
+        Template::new(Node::Object(vec![
+            ("script".into(), Node::Literal(Value::String(script.to_string()))),
+            ("context".into(), Node::Context),
+        ]))
     }
 
     /// True when the template contains no expression at all.
@@ -272,6 +312,16 @@ fn compile_node(v: &Value, path: &str, errors: &mut Vec<ExprError>) -> Node {
             }
         }
         other => Node::Literal(other.clone()),
+    }
+}
+
+/// Whether the whole context is part of the value (see [`Node::Context`]).
+fn hands_over_context(node: &Node) -> bool {
+    match node {
+        Node::Context => true,
+        Node::Array(items) => items.iter().any(hands_over_context),
+        Node::Object(items) => items.iter().any(|(_, n)| hands_over_context(n)),
+        Node::Literal(_) | Node::Expr(_) | Node::Parts(_) | Node::Render { .. } => false,
     }
 }
 
@@ -453,6 +503,36 @@ mod tests {
         assert_eq!(ev(json!("{{ item.qty * item.price }}"), ctx.clone()), Ok(json!(5.0)));
         assert_eq!(ev(json!("{{ item.sku | upper }}"), ctx.clone()), Ok(json!("AB")));
         assert_eq!(ev(json!("{{ [1, 2] }}"), ctx), Ok(json!([1, 2])));
+    }
+
+    /// A template names the top-level context entries it may read, macros, loops, filters and
+    /// method calls included, and evaluates alike with only those.
+    #[test]
+    fn a_template_reads_only_what_it_references() {
+        let t = Template::compile(&json!({
+            "a": "{{ item.sku | upper }}",
+            "b": "x {{ steps.total.output }} {{ config.tags[0] }}",
+            "c": "{% macro m(l) %}{{ l.sku }}/{{ customer.id }}{% endmacro %}{% for l in trigger.body.lines %}{{ m(l) }}{% endfor %}",
+            "d": "{{ execution | items | list | length }}",
+            "e": [1, "two"]
+        }))
+        .unwrap();
+        let whole = json!({
+            "item": {"sku": "ab"},
+            "steps": {"total": {"output": 3}},
+            "config": {"tags": ["weft"]},
+            "customer": {"id": "c1"},
+            "trigger": {"body": {"lines": [{"sku": "x"}, {"sku": "y"}]}},
+            "execution": {"id": "e1", "attempt": 1},
+            "instance": {"id": "i1"}
+        });
+        let mut pruned = whole.clone();
+        pruned.as_object_mut().unwrap().retain(|k, _| t.reads().contains(k));
+        assert_eq!(pruned.as_object().unwrap().len(), 6, "everything but the instance: {pruned}");
+        assert_eq!(t.eval(&pruned), t.eval(&whole));
+        assert_eq!(t.eval(&pruned).unwrap()["c"], json!("x/c1y/c1"));
+        assert!(!Template::compile(&json!({"x": [1, "two"]})).unwrap().reads().contains("trigger"));
+        assert!(Template::code_call("return 1").reads().contains("instance"));
     }
 
     #[test]
