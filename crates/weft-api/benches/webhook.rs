@@ -345,5 +345,9 @@ fn main() {
             "succeeded executions stored: {stored} (answered during the timed runs: {}, plus 50 warm-up per run)",
             w.requests + extra.as_ref().map_or(0, |(b, ws)| b.requests + ws.requests)
         );
+        // Left behind, the rows would cost the next runs autovacuum work.
+        if let Some((admin, schema)) = schema {
+            sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE"))).execute(&admin).await.unwrap();
+        }
     });
 }
