@@ -30,6 +30,7 @@ use crate::engine::{
     CallId, Command, Event, MAX_FOR_EACH_ITEMS, Millis, RunContext, RunStatus, StepRecord, StepStatus,
 };
 use crate::run::{Binding, BlockFrame, Frame, FrameId, Run, StepFrame, StepState};
+use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use weft_model::expr::{ExprError, Reads, Template, join_index, join_key, truthy};
@@ -87,6 +88,69 @@ struct Machine<'a> {
     ready: VecDeque<FrameId>,
 }
 
+/// A block's expression context as its expressions see it — `trigger`, `config`, `instance`,
+/// `customer`, `execution`, `steps` (each step's `output`), and inside a loop `item` and
+/// `index`, inside a handler `error` — limited to the names read, and serialized straight from
+/// the run: evaluating reads it without a copy.
+struct ContextView<'a> {
+    reads: &'a Reads,
+    trigger: &'a Value,
+    ctx: &'a RunContext,
+    /// Outputs by step key, enclosing scopes first (an inner key shadows an outer one).
+    steps: Vec<(&'a str, &'a Value)>,
+    item: Option<(&'a Value, usize)>,
+    error: Option<&'a StepError>,
+}
+
+impl Serialize for ContextView<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        struct Output<'a>(&'a Value);
+        impl Serialize for Output<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let mut m = s.serialize_map(Some(1))?;
+                m.serialize_entry("output", self.0)?;
+                m.end()
+            }
+        }
+        struct Steps<'a>(&'a [(&'a str, &'a Value)]);
+        impl Serialize for Steps<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_map(self.0.iter().map(|(k, v)| (k, Output(v))))
+            }
+        }
+        let mut m = s.serialize_map(None)?;
+        let read = |name: &str| self.reads.contains(name);
+        for (name, value) in [
+            ("trigger", self.trigger),
+            ("config", &self.ctx.config),
+            ("instance", &self.ctx.instance),
+            ("customer", &self.ctx.customer),
+            ("execution", &self.ctx.execution),
+        ] {
+            if read(name) {
+                m.serialize_entry(name, value)?;
+            }
+        }
+        if read("steps") {
+            m.serialize_entry("steps", &Steps(&self.steps))?;
+        }
+        if let Some((item, index)) = self.item {
+            if read("item") {
+                m.serialize_entry("item", item)?;
+            }
+            if read("index") {
+                m.serialize_entry("index", &index)?;
+            }
+        }
+        if let Some(e) = self.error
+            && read("error")
+        {
+            m.serialize_entry("error", &error_json(e))?;
+        }
+        m.end()
+    }
+}
+
 /// The JSON an `error` binding and an `on_error: continue` output show.
 fn error_json(e: &StepError) -> Value {
     json!({"kind": e.kind.name(), "message": e.message, "details": e.details.clone().unwrap_or(Value::Null)})
@@ -141,7 +205,7 @@ fn add_ms(now: Millis, ms: u64) -> Millis {
 
 /// Evaluates a `respond` step: status (default 200), headers (default `{}`), body.
 fn respond(
-    ctx: &Value,
+    ctx: &ContextView,
     status: &Template,
     headers: &Template,
     body: &Template,
@@ -369,29 +433,20 @@ impl Machine<'_> {
 
     /// The expression context of the steps of `block`: every step finished so far in the
     /// enclosing scopes, the innermost `item`/`index` and `error`.
-    fn context(&self, block: FrameId, reads: &Reads) -> Value {
-        let mut ctx = Map::new();
-        let mut put = |name: &str, value: &dyn Fn() -> Value| {
-            if reads.contains(name) {
-                ctx.insert(name.into(), value());
-            }
-        };
-        put("trigger", &|| self.run.trigger.clone());
-        put("config", &|| self.ctx.config.clone());
-        put("instance", &|| self.ctx.instance.clone());
-        put("customer", &|| self.ctx.customer.clone());
-        put("execution", &|| self.ctx.execution.clone());
-        put("steps", &|| {
+    fn context<'s>(&'s self, block: FrameId, reads: &'s Reads) -> ContextView<'s> {
+        let mut steps: Vec<(&str, &Value)> = Vec::new();
+        if reads.contains("steps") {
             let mut scopes = Vec::new();
             self.walk_up(block, |b| scopes.extend(&b.scope));
-            let mut steps = Map::new();
             for scope in scopes.into_iter().rev() {
                 for (k, v) in scope {
-                    steps.insert(k.clone(), json!({"output": v}));
+                    match steps.iter_mut().find(|(seen, _)| *seen == k.as_str()) {
+                        Some(entry) => entry.1 = v,
+                        None => steps.push((k, v)),
+                    }
                 }
             }
-            Value::Object(steps)
-        });
+        }
         // The innermost loop iteration's item and the innermost handler's error.
         let mut item = None;
         let mut error = None;
@@ -400,14 +455,7 @@ impl Machine<'_> {
             Binding::Handler { error: e } if error.is_none() => error = Some(e),
             _ => {}
         });
-        if let Some((it, index)) = item {
-            put("item", &|| it.clone());
-            put("index", &|| json!(index));
-        }
-        if let Some(e) = error {
-            put("error", &|| error_json(e));
-        }
-        Value::Object(ctx)
+        ContextView { reads, trigger: &self.run.trigger, ctx: self.ctx, steps, item, error }
     }
 
     /// Calls `f` on `block` and each enclosing block, innermost first.

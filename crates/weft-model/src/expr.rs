@@ -9,6 +9,7 @@
 //! Templates are compiled once ([`Template::compile`]) and evaluated many times.
 
 use minijinja::{Environment, Expression, UndefinedBehavior};
+use serde::Serialize;
 use serde_json::{Map, Value};
 use std::collections::BTreeSet;
 use std::sync::LazyLock;
@@ -136,14 +137,17 @@ impl Template {
         &self.reads
     }
 
-    /// Evaluates against `ctx` (a JSON object: `trigger`, `config`, `steps`, …; only the names
-    /// of [`Template::reads`] are looked at).
-    pub fn eval(&self, ctx: &Value) -> Result<Value, ExprError> {
+    /// Evaluates against `ctx`: anything that serializes as a JSON object (`trigger`, `config`,
+    /// `steps`, …; only the names of [`Template::reads`] are looked at), so a caller can hand
+    /// over a view of its data instead of a copy.
+    pub fn eval<C: Serialize + ?Sized>(&self, ctx: &C) -> Result<Value, ExprError> {
         if let Node::Literal(v) = &self.node {
             return Ok(v.clone());
         }
         let mj = minijinja::Value::from_serialize(ctx);
-        eval_node(&self.node, "", &mj, ctx)
+        // As JSON only where it is needed: to name what is undefined, or to hand it all over.
+        let json = || serde_json::to_value(ctx).unwrap_or(Value::Null);
+        eval_node(&self.node, "", &mj, &json)
     }
 
     /// `{"script": <script>, "context": <the whole evaluation context>}`: the input of a `code`
@@ -353,10 +357,13 @@ fn collect_refs(node: &Node, path: &str, out: &mut Vec<Reference>) {
     }
 }
 
-fn eval_node(node: &Node, path: &str, mj: &minijinja::Value, ctx: &Value) -> Result<Value, ExprError> {
+/// The context as JSON, made on demand.
+type JsonCtx<'a> = &'a dyn Fn() -> Value;
+
+fn eval_node(node: &Node, path: &str, mj: &minijinja::Value, ctx: JsonCtx) -> Result<Value, ExprError> {
     match node {
         Node::Literal(v) => Ok(v.clone()),
-        Node::Context => Ok(ctx.clone()),
+        Node::Context => Ok(ctx()),
         Node::Expr(c) => {
             let v = eval_compiled(c, path, mj, ctx)?;
             to_json(&v, path, &c.source)
@@ -402,10 +409,10 @@ fn eval_node(node: &Node, path: &str, mj: &minijinja::Value, ctx: &Value) -> Res
     }
 }
 
-fn eval_compiled(c: &Compiled, path: &str, mj: &minijinja::Value, ctx: &Value) -> Result<minijinja::Value, ExprError> {
+fn eval_compiled(c: &Compiled, path: &str, mj: &minijinja::Value, ctx: JsonCtx) -> Result<minijinja::Value, ExprError> {
     let v = c.expr.eval(mj).map_err(|e| eval_error(&e, path, &c.source, &c.refs, ctx))?;
     if v.is_undefined() {
-        let missing = first_missing(&c.refs, ctx).unwrap_or_else(|| c.source.clone());
+        let missing = first_missing(&c.refs, &ctx()).unwrap_or_else(|| c.source.clone());
         return Err(ExprError {
             path: path.to_string(),
             source_text: c.source.clone(),
@@ -444,9 +451,9 @@ fn approx_size(v: &Value) -> usize {
     }
 }
 
-fn eval_error(e: &minijinja::Error, path: &str, src: &str, refs: &[String], ctx: &Value) -> ExprError {
+fn eval_error(e: &minijinja::Error, path: &str, src: &str, refs: &[String], ctx: JsonCtx) -> ExprError {
     let message = match e.kind() {
-        minijinja::ErrorKind::UndefinedError => match first_missing(refs, ctx) {
+        minijinja::ErrorKind::UndefinedError => match first_missing(refs, &ctx()) {
             Some(missing) => format!("`{missing}` is undefined (in `{src}`)"),
             None => format!("undefined value in `{src}`: {}", describe(e)),
         },
