@@ -13,41 +13,6 @@ use serde_json::{Value, json};
 use std::time::Instant;
 use weft_flow::{Command, CompiledFlow, Event, Run, RunContext, RunStatus, advance};
 
-fn reference_flow() -> Value {
-    json!({
-        "key": "new-order",
-        "steps": [
-            {"key": "lines", "for_each": "{{ trigger.body.lines }}", "steps": [
-                {"key": "line", "transform": {
-                    "sku": "{{ item.sku | upper }}",
-                    "subtotal": "{{ item.qty * item.price }}"
-                }}
-            ]},
-            {"key": "total", "transform": "{{ steps.lines.output | map(attribute='subtotal') | sum }}"},
-            {"key": "decide", "branch": [
-                {"when": "{{ steps.total.output >= config.min_total }}", "steps": [
-                    {"key": "forward", "action": "http.request", "inputs": {
-                        "method": "POST",
-                        "url": "{{ config.endpoint }}/orders",
-                        "json": {
-                            "id": "{{ trigger.body.id }}",
-                            "total": "{{ steps.total.output }}",
-                            "lines": "{{ steps.lines.output }}",
-                            "tags": "{{ config.tags }}"
-                        }
-                    }}
-                ]},
-                {"else": [{"key": "skip", "transform": {"skipped": true}}]}
-            ]}
-        ],
-        "result": {
-            "order": "{{ trigger.body.id }}",
-            "total": "{{ steps.total.output }}",
-            "forwarded": "{{ steps.forward is defined }}"
-        }
-    })
-}
-
 /// One execution: start, then the forward call's answer. Returns the result.
 fn execute(flow: &CompiledFlow, ctx: &RunContext, trigger: &Value) -> Value {
     let (run, commands) = advance(flow, Run::new(), ctx, Event::Start { trigger: trigger.clone() }, 0);
@@ -72,7 +37,7 @@ fn main() {
         .and_then(|i| argv.get(i + 1))
         .map(|n| n.parse().expect("--runs N"))
         .unwrap_or(20_000);
-    let flow = CompiledFlow::new(&support::flow(&reference_flow())).expect("the reference flow compiles");
+    let flow = CompiledFlow::new(&support::flow(&support::reference_flow())).expect("the reference flow compiles");
     let ctx = RunContext {
         config: json!({"endpoint": "http://127.0.0.1:8080", "min_total": 100, "tags": ["weft"]}),
         instance: json!({"id": "ins_0193", "name": "order-sync", "labels": {}}),

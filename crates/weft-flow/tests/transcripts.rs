@@ -211,48 +211,12 @@ fn check(flow: Value, script: &[Ev]) -> String {
 
 // ----- the reference example (DESIGN.md §3) -----
 
-fn reference_flow() -> Value {
-    json!({
-        "key": "new-order",
-        "config": {"endpoint": "https://fulfil.example", "min_total": 100, "tags": ["weft"]},
-        "steps": [
-            {"key": "lines", "for_each": "{{ trigger.body.lines }}", "steps": [
-                {"key": "line", "transform": {
-                    "sku": "{{ item.sku | upper }}",
-                    "subtotal": "{{ item.qty * item.price }}"
-                }}
-            ]},
-            {"key": "total", "transform": "{{ steps.lines.output | map(attribute='subtotal') | sum }}"},
-            {"key": "decide", "branch": [
-                {"when": "{{ steps.total.output >= config.min_total }}", "steps": [
-                    {"key": "forward", "action": "http.request", "inputs": {
-                        "method": "POST",
-                        "url": "{{ config.endpoint }}/orders",
-                        "json": {
-                            "id": "{{ trigger.body.id }}",
-                            "total": "{{ steps.total.output }}",
-                            "lines": "{{ steps.lines.output }}",
-                            "tags": "{{ config.tags }}"
-                        }
-                    }}
-                ]},
-                {"else": [{"key": "skip", "transform": {"skipped": true}}]}
-            ]}
-        ],
-        "result": {
-            "order": "{{ trigger.body.id }}",
-            "total": "{{ steps.total.output }}",
-            "forwarded": "{{ steps.forward is defined }}"
-        }
-    })
-}
-
 #[test]
 fn reference_example_forwards_a_large_order() {
     let body =
         json!({"id": "o-1", "lines": [{"sku": "ab", "qty": 2, "price": 40}, {"sku": "cd", "qty": 1, "price": 25.5}]});
     let t = check(
-        reference_flow(),
+        support::reference_flow(),
         &[start(0, body), ok(120, 1, json!({"status": 201, "headers": {}, "body": {"accepted": true}}))],
     );
     insta::assert_snapshot!(t, @r#"
@@ -281,7 +245,7 @@ fn reference_example_forwards_a_large_order() {
 #[test]
 fn reference_example_skips_a_small_order() {
     let body = json!({"id": "o-2", "lines": [{"sku": "ab", "qty": 1, "price": 10}]});
-    let t = check(reference_flow(), &[start(0, body)]);
+    let t = check(support::reference_flow(), &[start(0, body)]);
     insta::assert_snapshot!(t, @r#"
         @0 start body={"id":"o-2","lines":[{"sku":"ab","qty":1,"price":10}]}
           step lines[0].line [transform] succeeded t=0..0
@@ -304,7 +268,7 @@ fn reference_example_skips_a_small_order() {
 fn reference_example_fails_when_the_forward_fails() {
     let body = json!({"id": "o-3", "lines": [{"sku": "ab", "qty": 5, "price": 40}]});
     let t = check(
-        reference_flow(),
+        support::reference_flow(),
         &[start(0, body), err(30, 1, ErrorKind::HttpStatus, "POST https://fulfil.example/orders answered 422")],
     );
     insta::assert_snapshot!(t, @r#"

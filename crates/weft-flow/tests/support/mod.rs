@@ -2,7 +2,7 @@
 //! the definition's surface syntax (docs/format), so tests read like the YAML users write without
 //! depending on the model crate's parser. Malformed descriptions panic: they are test bugs.
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::time::Duration;
 use weft_model::{BranchArm, ErrorKind, FlowDef, OnError, RetryPolicy, Step, StepKind, Trigger};
 
@@ -104,4 +104,42 @@ fn step(v: &Value) -> Step {
         Some(o) => OnError::Steps(steps(&o["steps"])),
     };
     Step { key, kind, retry, timeout: v.get("timeout").map(duration), on_error }
+}
+
+/// The reference example of DESIGN.md §3 (`examples/order-sync.yaml`'s flow), with the config
+/// its instance is deployed with (read by the transcripts, ignored by [`flow`]).
+pub fn reference_flow() -> Value {
+    json!({
+        "key": "new-order",
+        "config": {"endpoint": "https://fulfil.example", "min_total": 100, "tags": ["weft"]},
+        "steps": [
+            {"key": "lines", "for_each": "{{ trigger.body.lines }}", "steps": [
+                {"key": "line", "transform": {
+                    "sku": "{{ item.sku | upper }}",
+                    "subtotal": "{{ item.qty * item.price }}"
+                }}
+            ]},
+            {"key": "total", "transform": "{{ steps.lines.output | map(attribute='subtotal') | sum }}"},
+            {"key": "decide", "branch": [
+                {"when": "{{ steps.total.output >= config.min_total }}", "steps": [
+                    {"key": "forward", "action": "http.request", "inputs": {
+                        "method": "POST",
+                        "url": "{{ config.endpoint }}/orders",
+                        "json": {
+                            "id": "{{ trigger.body.id }}",
+                            "total": "{{ steps.total.output }}",
+                            "lines": "{{ steps.lines.output }}",
+                            "tags": "{{ config.tags }}"
+                        }
+                    }}
+                ]},
+                {"else": [{"key": "skip", "transform": {"skipped": true}}]}
+            ]}
+        ],
+        "result": {
+            "order": "{{ trigger.body.id }}",
+            "total": "{{ steps.total.output }}",
+            "forwarded": "{{ steps.forward is defined }}"
+        }
+    })
 }
