@@ -146,6 +146,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0014_connection_source.sql"),
         include_str!("../migrations/postgres/0014_connection_source.sql"),
     ),
+    (
+        15,
+        "drop_executions_due",
+        include_str!("../migrations/sqlite/0015_drop_executions_due.sql"),
+        include_str!("../migrations/postgres/0015_drop_executions_due.sql"),
+    ),
 ];
 
 /// Read connections for a SQLite file; reads run in parallel under WAL.

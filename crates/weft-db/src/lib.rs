@@ -34,10 +34,11 @@
 //! work of the runner that took over.
 //!
 //! One column, `run_at`, says when an execution may next be claimed: its creation time while
-//! queued, its lease expiry while running. A single partial index over it serves both "queued and
-//! due" and "running with an expired lease". On PostgreSQL concurrent claimers skip each other's
-//! locked rows (`FOR UPDATE SKIP LOCKED`); SQLite has a single writer, so the claim is one
-//! `UPDATE … RETURNING` statement. Step results and log lines are appended with per-execution
+//! queued, its lease expiry while running. One partial index over the queued and running rows,
+//! `executions_fair` (customer_id, run_at, id), serves both "queued and due" and "running with
+//! an expired lease", customer by customer (see the fair claim in `executions.rs`). On
+//! PostgreSQL concurrent claimers skip each other's locked rows (`FOR UPDATE SKIP LOCKED`);
+//! SQLite has a single writer, so the claim is one `UPDATE … RETURNING` statement. Step results and log lines are appended with per-execution
 //! sequence numbers handed out by the execution row itself, inside the checkpoint's transaction.
 //!
 //! # Concurrency on SQLite
