@@ -34,6 +34,8 @@ pub struct Db {
     pub(crate) pg_url: Option<std::sync::Arc<str>>,
     /// Seals secret config values (see `secrets`); without one, storing a secret is refused.
     pub(crate) vault: Option<std::sync::Arc<VaultSlot>>,
+    /// Executions this process created without awaiting the commit (see `pending`).
+    pub(crate) pending: std::sync::Arc<crate::pending::PendingCreates>,
 }
 
 /// Loads the master keys again (from their key file) when a stored secret names a key this
@@ -302,6 +304,7 @@ impl Db {
                 group,
                 pg_url: None,
                 vault: None,
+                pending: Default::default(),
             });
         }
 
@@ -329,7 +332,7 @@ impl Db {
         write.execute("PRAGMA journal_mode = WAL").await?;
         let read = options().max_connections(SQLITE_READERS).connect(&url).await?;
         let group = GroupWriter::start(write.clone(), Begin::Immediate, 1);
-        Ok(Db { backend: Backend::Sqlite, read, write, group, pg_url: None, vault: None })
+        Ok(Db { backend: Backend::Sqlite, read, write, group, pg_url: None, vault: None, pending: Default::default() })
     }
 
     async fn open_postgres(url: &str) -> Result<Db, DbError> {
@@ -342,6 +345,7 @@ impl Db {
             group,
             pg_url: Some(url.into()),
             vault: None,
+            pending: Default::default(),
         })
     }
 

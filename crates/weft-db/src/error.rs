@@ -21,6 +21,10 @@ pub enum DbError {
     /// value that does not belong where it was found. The message names the instance and key.
     #[error("secret: {0}")]
     Secret(String),
+    /// An execution that started before its creation committed was not stored (see
+    /// [`crate::Creation`]); the message says why.
+    #[error("{0}")]
+    NotCreated(String),
     #[error("database error: {0}")]
     Sqlx(#[from] sqlx::Error),
     #[error("database migration failed: {0}")]

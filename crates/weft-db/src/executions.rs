@@ -1,7 +1,6 @@
 //! Executions: the durable work queue (create, claim with a lease, renew, checkpoint, finish)
 //! and the execution history (listing, steps, log lines). See the crate docs for the model.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use sqlx::AnyConnection;
@@ -582,6 +581,14 @@ struct FinishFields {
 }
 
 impl GuardedWrite {
+    pub(crate) fn id(&self) -> &str {
+        &self.id
+    }
+
+    pub(crate) fn is_finish(&self) -> bool {
+        self.finish.is_some()
+    }
+
     pub(crate) fn requeue(
         id: &str,
         owner: &str,
@@ -764,6 +771,27 @@ impl Db {
         Ok((created, true))
     }
 
+    /// [`Db::create_execution`] for an execution created claimed by this process (`claimed_by`
+    /// set, no idempotency key) that it starts driving at once: returns without waiting for the
+    /// commit. Every later write about the execution waits for it (its finish may ride in the
+    /// same transaction), and so must whatever acknowledges it: [`crate::Creation::committed`].
+    pub fn create_execution_unawaited(
+        &self,
+        new: &NewExecution,
+        policy: QueuePolicy,
+        now: Millis,
+    ) -> Result<(Execution, crate::Creation), DbError> {
+        if new.claimed_by.is_none() || new.idempotency_key.is_some() {
+            return Err(DbError::Invalid(
+                "only an execution claimed by its creator and without an idempotency key can be created unawaited"
+                    .into(),
+            ));
+        }
+        let row = NewRow::new(new, policy, now)?;
+        let created = row.execution(new.trigger.clone());
+        Ok((created, self.create_unawaited(row)))
+    }
+
     /// Cancels an execution: a queued one becomes `canceled` at once; a running one is marked
     /// `cancel_requested` and its runner ends it as `canceled` after its next completed call
     /// (see [`Db::cancel_requested`]). Asking again is harmless. A finished execution cannot be
@@ -916,18 +944,7 @@ impl Db {
             logs: cp.logs.to_vec(),
             state_writes: state_writes.to_vec(),
         });
-        let cancel = Arc::new(AtomicBool::new(false));
-        let flag = cancel.clone();
-        self.write_job(Arc::new(move |conn| {
-            let (w, flag) = (w.clone(), flag.clone());
-            Box::pin(async move {
-                // Set on every run: a replayed batch must not keep an earlier run's answer.
-                flag.store(guarded_write(conn, &w).await?, Ordering::Relaxed);
-                Ok(())
-            })
-        }))
-        .await?;
-        Ok(cancel.load(Ordering::Relaxed))
+        self.guarded(w).await
     }
 
     /// Ends an execution: final status, result, error, state, remaining steps and logs in one
@@ -966,11 +983,7 @@ impl Db {
             logs: fin.logs.to_vec(),
             state_writes: state_writes.to_vec(),
         });
-        self.write_job(Arc::new(move |conn| {
-            let w = w.clone();
-            Box::pin(async move { guarded_write(conn, &w).await.map(|_| ()) })
-        }))
-        .await
+        self.guarded(w).await.map(|_| ())
     }
 
     pub async fn get_execution(&self, org: &str, id: &str) -> Result<Option<Execution>, DbError> {

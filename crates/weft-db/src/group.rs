@@ -81,11 +81,17 @@ impl GroupWriter {
 
     /// Runs `job` in the next group transaction; returns once that transaction committed.
     pub(crate) async fn write(&self, job: Job) -> Result<(), DbError> {
+        self.submit(job).await.map_err(|_| DbError::Invalid("the database writer stopped before committing".into()))?
+    }
+
+    /// Queues `job` for the next group transaction now; the receiver yields its outcome once
+    /// that transaction committed (or failed). Dropped unanswered if the writer has stopped.
+    pub(crate) fn submit(&self, job: Job) -> oneshot::Receiver<Result<(), DbError>> {
         let (done, wait) = oneshot::channel();
-        self.tx
-            .send((job, done))
-            .map_err(|_| DbError::Invalid("the database writer has stopped (runtime shutting down)".into()))?;
-        wait.await.map_err(|_| DbError::Invalid("the database writer stopped before committing".into()))?
+        if self.tx.send((job, done)).is_err() {
+            tracing::debug!("the database writer has stopped (runtime shutting down)");
+        }
+        wait
     }
 }
 

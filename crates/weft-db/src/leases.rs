@@ -10,6 +10,7 @@ impl Db {
     /// later write by `owner` fails with [`DbError::LeaseLost`]. False if `owner` did not hold
     /// the lease (already finished, or taken over).
     pub async fn release_lease(&self, id: &str, owner: &str, now: Millis) -> Result<bool, DbError> {
+        self.created(id).await?;
         let done = sqlx::query(
             "UPDATE executions SET status = 'queued', lease_owner = NULL, lease_until = NULL, run_at = $1
              WHERE id = $2 AND lease_owner = $3 AND status = 'running'",

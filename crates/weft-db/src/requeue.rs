@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use crate::executions::{GuardedWrite, guarded_write};
+use crate::executions::GuardedWrite;
 use crate::util::json_text;
 use crate::{Db, DbError, LogRow, Millis, StepRow};
 
@@ -23,10 +23,6 @@ impl Db {
         logs: &[LogRow],
     ) -> Result<(), DbError> {
         let w = Arc::new(GuardedWrite::requeue(id, owner, run_at, state.map(json_text), steps, logs));
-        self.write_job(Arc::new(move |conn| {
-            let w = w.clone();
-            Box::pin(async move { guarded_write(conn, &w).await.map(|_| ()) })
-        }))
-        .await
+        self.guarded(w).await.map(|_| ())
     }
 }

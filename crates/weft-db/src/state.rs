@@ -247,6 +247,10 @@ impl Db {
         op: Option<StateOp<'_>>,
         now: Millis,
     ) -> Result<Value, StateError> {
+        // Recorded against the execution: not before it is stored (see `pending`).
+        if let Some(op) = &op {
+            self.created(op.execution_id).await?;
+        }
         let mut tx = self.begin_write().await?;
         if let Some(done) = replayed(&mut tx, op).await? {
             return Ok(done);
@@ -277,6 +281,10 @@ impl Db {
         op: Option<StateOp<'_>>,
         now: Millis,
     ) -> Result<CasOutcome, StateError> {
+        // Recorded against the execution: not before it is stored (see `pending`).
+        if let Some(op) = &op {
+            self.created(op.execution_id).await?;
+        }
         let mut tx = self.begin_write().await?;
         if let Some(done) = replayed(&mut tx, op).await? {
             return Ok(CasOutcome {

@@ -358,7 +358,9 @@ impl Worker {
                     inflight.heartbeat = false;
                     return;
                 }
-                inflight.ids.clone()
+                // One whose creation has not committed yet has no row to renew (its fresh lease
+                // is good for a whole lease anyway), so it is not expected among the renewed.
+                inflight.ids.iter().filter(|id| !self.inner.db.is_creating(id)).cloned().collect()
             };
             let lease = self.inner.cfg.lease.as_millis() as i64;
             match self.inner.db.renew_leases(&self.inner.cfg.node_id, lease, now_ms()).await {

@@ -9,6 +9,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
+use weft_db::Creation;
 use weft_model::{Trigger, WebhookMode};
 use weft_worker::SyncOutcome;
 
@@ -75,7 +76,7 @@ pub async fn receive(
     };
     let key = idempotency_key(&headers)?;
     let trigger = trigger(&method, &headers, query.as_deref(), &body);
-    let (exe, created) = create(&s, &instance, &target.flow_key, trigger, key, mode, policy).await?;
+    let (exe, created, creation) = create(&s, &instance, &target.flow_key, trigger, key, mode, policy).await?;
     let accepted = || {
         let status = if created { "queued" } else { exe.status.as_str() };
         let mut resp = (StatusCode::ACCEPTED, Json(json!({"execution_id": exe.id, "status": status}))).into_response();
@@ -93,7 +94,13 @@ pub async fn receive(
     // A repeated delivery waits for the first one's execution, wherever it runs.
     let launched =
         if created { crate::wait::launch(&s, &exe, Some(instance)).await } else { crate::wait::Launched::Queued };
-    match crate::wait::outcome(&s, &exe, launched).await {
+    let outcome = crate::wait::outcome(&s, &exe, launched).await;
+    // Run here, it may have started before its creation committed (see `create`): nothing is
+    // answered until the execution is stored.
+    if let Some(creation) = creation {
+        creation.committed().await?;
+    }
+    match outcome {
         Some(SyncOutcome::Responded { status, headers, body }) => Ok(respond(status, &headers, body)),
         Some(SyncOutcome::Finished { status: weft_db::ExecutionStatus::Succeeded, result, .. }) => {
             Ok((StatusCode::OK, Json(result.unwrap_or(Value::Null))).into_response())
@@ -134,7 +141,9 @@ fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
 /// idempotency key (`false`). Async deliveries are queued unclaimed, so runners claim them
 /// fairly across customers; sync ones are claimed by this node when it runs executions (the
 /// caller waits, so they skip the queue) — unless the flow's queue mode or a concurrency limit
-/// applies, which only the claim can enforce.
+/// applies, which only the claim can enforce. A sync one run here without an idempotency key
+/// starts before its creation commits (`Db::create_execution_unawaited`: one commit instead of
+/// two in the request's path); the answer waits for that commit, the returned [`Creation`].
 async fn create(
     s: &AppState,
     i: &weft_db::Instance,
@@ -143,7 +152,7 @@ async fn create(
     idempotency_key: Option<String>,
     mode: WebhookMode,
     policy: weft_db::QueuePolicy,
-) -> ApiResult<(weft_db::Execution, bool)> {
+) -> ApiResult<(weft_db::Execution, bool, Option<Creation>)> {
     let here = mode == WebhookMode::Sync && s.cfg.run_locally && super::instances::may_run_here(i, policy);
     let new = weft_db::NewExecution {
         org_id: i.org_id.clone(),
@@ -158,7 +167,12 @@ async fn create(
         lease_ms: s.worker.config().lease.as_millis() as i64,
         idempotency_key,
     };
-    Ok(s.db.create_execution_with(&new, policy, super::now_ms()).await?)
+    if here && new.idempotency_key.is_none() {
+        let (exe, creation) = s.db.create_execution_unawaited(&new, policy, super::now_ms())?;
+        return Ok((exe, true, Some(creation)));
+    }
+    let (exe, created) = s.db.create_execution_with(&new, policy, super::now_ms()).await?;
+    Ok((exe, created, None))
 }
 
 /// Tells this node's runner and (best effort: runners poll too) every other node's that work
