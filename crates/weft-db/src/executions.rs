@@ -676,18 +676,88 @@ fn bind_guarded_update<'q>(query: AnyQuery<'q>, w: &'q GuardedWrite) -> AnyQuery
 
 /// Stores state, steps and logs (and, when finishing, the outcome, releasing the lease) — only
 /// while `owner` holds the lease. Returns whether a cancel was asked for the execution (see
-/// [`Db::cancel_requested`]).
-///
-/// On PostgreSQL the first `INSERT_CHUNK` steps and log lines ride in the UPDATE's own statement
-/// (a data-modifying `WITH`, inserting only when the guard matched), so a checkpoint or a finish
-/// is one round trip instead of three; SQLite has no INSERT inside `WITH` and runs them after.
+/// [`Db::cancel_requested`]). One statement on PostgreSQL (see `write_with_rows`).
 pub(crate) async fn guarded_write(conn: &mut AnyConnection, w: &GuardedWrite) -> Result<bool, DbError> {
+    let (update, params) = guarded_update_sql(w);
+    match write_with_rows(conn, update, params, |q| bind_guarded_update(q, w), w).await? {
+        Some(cancel_requested) => Ok(cancel_requested),
+        None => Err(lease_error(conn, &w.id, &w.owner).await),
+    }
+}
+
+/// The row of an execution created claimed (`r`) inserted directly as `w` (a finish) ends it,
+/// with `w`'s steps, logs and state writes: what the create followed by `guarded_write(w)`
+/// would store, with one row version instead of two (an UPDATE of `executions` writes a new
+/// entry in each of its indexes). See `pending` for when a finish is known before its create
+/// runs. Like the finish, an instance that stores no payloads keeps no trigger, result or state.
+pub(crate) async fn insert_finished(conn: &mut AnyConnection, r: &NewRow, w: &GuardedWrite) -> Result<(), DbError> {
+    let Some(f) = &w.finish else {
+        return Err(DbError::Invalid(format!("execution {}: only a finish can be inserted with its row", r.id)));
+    };
+    let head = "INSERT INTO executions (id, org_id, instance_id, customer_id, integration_id, version,
+             flow_key, status, trigger_data, result, error, state, response, attempts, replay_of,
+             lease_owner, lease_until, run_at, step_seq, log_seq, created_at, started_at, finished_at,
+             queue_limit, fifo)
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8,
+             CASE WHEN k.omit THEN '{\"omitted\":true}' ELSE $9 END,
+             CASE WHEN k.omit THEN NULL ELSE $10 END, $11,
+             CASE WHEN k.omit THEN NULL ELSE $12 END, $13, $14, $15, NULL, NULL, $16, $17, $18, $19,
+             $20, $21, $22, $23
+         FROM (SELECT EXISTS (SELECT 1 FROM instances i WHERE i.id = $3 AND i.store_payloads = 0) AS omit) k
+         RETURNING step_seq, log_seq, cancel_requested";
+    match write_with_rows(conn, head, 23, |q| bind_finished_insert(q, r, w, f), w).await? {
+        Some(_) => Ok(()),
+        None => Err(DbError::Conflict(format!("execution {} exists already", r.id))),
+    }
+}
+
+/// Binds the placeholders of [`insert_finished`]'s statement.
+fn bind_finished_insert<'q>(q: AnyQuery<'q>, r: &'q NewRow, w: &'q GuardedWrite, f: &'q FinishFields) -> AnyQuery<'q> {
+    q.bind(&r.id)
+        .bind(&r.org_id)
+        .bind(&r.instance_id)
+        .bind(&r.customer_id)
+        .bind(&r.integration_id)
+        .bind(r.version)
+        .bind(&r.flow_key)
+        .bind(f.status.as_str())
+        .bind(&r.trigger)
+        .bind(f.result.as_deref())
+        .bind(f.error.as_deref())
+        .bind(&w.state)
+        .bind(w.response.as_deref())
+        .bind(r.attempts)
+        .bind(r.replay_of.as_deref())
+        .bind(r.run_at)
+        .bind(w.steps.len() as i64)
+        .bind(w.logs.len() as i64)
+        .bind(r.created_at)
+        .bind(r.started_at.unwrap_or(f.now))
+        .bind(f.now)
+        .bind(r.queue_limit)
+        .bind(i64::from(r.fifo))
+}
+
+/// Runs `head` (placeholders `$1`…`$params`, bound by `bind_head`; it returns the execution's
+/// `step_seq`, `log_seq` and `cancel_requested` after counting `w`'s new steps and logs in them)
+/// and stores `w`'s steps, logs and state writes after it. `None` when `head` matched no row.
+///
+/// On PostgreSQL the first `INSERT_CHUNK` steps and log lines ride in `head`'s own statement (a
+/// data-modifying `WITH`, inserting only when `head` returned its row), so a checkpoint or a
+/// finish is one round trip instead of three; SQLite has no INSERT inside `WITH` and runs them
+/// after.
+async fn write_with_rows<'q>(
+    conn: &mut AnyConnection,
+    head: &str,
+    params: usize,
+    bind_head: impl FnOnce(AnyQuery<'q>) -> AnyQuery<'q>,
+    w: &'q GuardedWrite,
+) -> Result<Option<bool>, DbError> {
     let (steps, logs) = (w.steps.len(), w.logs.len());
     let inline = conn.backend_name() == "PostgreSQL";
     let (inline_steps, inline_logs) = if inline { (steps.min(INSERT_CHUNK), logs.min(INSERT_CHUNK)) } else { (0, 0) };
-    let (update, params) = guarded_update_sql(w);
     let sql = if inline {
-        let mut sql = format!("WITH u AS ({update})");
+        let mut sql = format!("WITH u AS ({head})");
         let mut next = params + 1;
         if inline_steps > 0 {
             sql.push_str(&inline_insert::<StepRow>("s", steps, inline_steps, next));
@@ -699,9 +769,9 @@ pub(crate) async fn guarded_write(conn: &mut AnyConnection, w: &GuardedWrite) ->
         sql.push_str(" SELECT step_seq, log_seq, cancel_requested FROM u");
         sql
     } else {
-        update.to_string()
+        head.to_string()
     };
-    let mut query = bind_guarded_update(sqlx::query::<Any>(AssertSqlSafe(sql)), w)
+    let mut query = bind_head(sqlx::query::<Any>(AssertSqlSafe(sql)))
         .persistent(inline_steps <= PERSISTENT_ROWS && inline_logs <= PERSISTENT_ROWS);
     for (ordinal, step) in (1..).zip(&w.steps[..inline_steps]) {
         query = step.bind(query, &w.id, ordinal);
@@ -710,7 +780,7 @@ pub(crate) async fn guarded_write(conn: &mut AnyConnection, w: &GuardedWrite) ->
         query = log.bind(query, &w.id, ordinal);
     }
     let Some(row) = query.fetch_optional(&mut *conn).await? else {
-        return Err(lease_error(conn, &w.id, &w.owner).await);
+        return Ok(None);
     };
     let first_step = row.try_get::<i64, _>("step_seq")? - steps as i64 + 1;
     let first_log = row.try_get::<i64, _>("log_seq")? - logs as i64 + 1;
@@ -721,7 +791,7 @@ pub(crate) async fn guarded_write(conn: &mut AnyConnection, w: &GuardedWrite) ->
     for sw in &w.state_writes {
         crate::state::apply_write(conn, sw).await?;
     }
-    Ok(cancel_requested)
+    Ok(Some(cancel_requested))
 }
 
 impl Db {

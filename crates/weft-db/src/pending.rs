@@ -5,8 +5,8 @@
 //! execution goes after that commit:
 //!
 //! - its finish, when the create job has not started yet, **rides in the create's own job**:
-//!   one transaction inserts the row and ends it (one commit per execution instead of two);
-//!   otherwise it waits for the create's commit;
+//!   the row is inserted already ended (one commit and one row version per execution instead of
+//!   two of each); otherwise it waits for the create's commit;
 //! - its checkpoints, requeue, lease release and recorded `state` operations wait for the commit;
 //! - the HTTP answer waits for it too ([`Creation::committed`]): nothing is acknowledged before
 //!   the execution is durable, as DESIGN.md's execution semantics require.
@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{oneshot, watch};
 
-use crate::executions::{GuardedWrite, NewRow, guarded_write, insert_execution};
+use crate::executions::{GuardedWrite, NewRow, guarded_write, insert_execution, insert_finished};
 use crate::group::Job;
 use crate::{Db, DbError};
 
@@ -114,12 +114,10 @@ impl Db {
         let job: Job = Arc::new(move |conn| {
             let (row, pending) = (row.clone(), pending.clone());
             Box::pin(async move {
-                let finish = pending.start();
-                insert_execution(conn, &row).await?;
-                if let Some(w) = finish {
-                    guarded_write(conn, &w).await?;
+                match pending.start() {
+                    Some(finish) => insert_finished(conn, &row, &finish).await,
+                    None => insert_execution(conn, &row).await,
                 }
-                Ok(())
             })
         });
         let done: oneshot::Receiver<Result<(), DbError>> = self.group.submit(job);

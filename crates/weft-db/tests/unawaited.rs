@@ -12,6 +12,7 @@ use common::TestDb;
 
 db_tests!(
     a_finish_right_after_the_create_stores_everything,
+    a_finish_written_with_its_create_stores_what_two_writes_would,
     writes_wait_for_the_create_under_load,
     writes_wait_for_a_create_in_flight,
     a_failed_create_is_reported_and_stores_nothing,
@@ -80,6 +81,78 @@ async fn a_finish_right_after_the_create_stores_everything(t: &TestDb) {
     assert_eq!((stored.lease_owner, stored.finished_at), (None, Some(T0 + 5)));
     assert_eq!(steps, ["a", "b"]);
     assert_eq!(logs, ["a done", "b done"]);
+}
+
+/// Holds the group writers: on SQLite a raw transaction holds the write lock, so the one
+/// writer waits in `BEGIN IMMEDIATE` before starting its jobs; on PostgreSQL a table lock makes
+/// each writer wait inside the insert of an unawaited "filler" create, sent one at a time so
+/// that each writer takes one (4 fillers for the 3 writers). Jobs queued meanwhile have not
+/// started. Returns the connection holding the lock (COMMIT to release).
+async fn hold_writers(t: &TestDb, filler: &NewExecution) -> sqlx::pool::PoolConnection<sqlx::Any> {
+    let mut conn = t.raw().await.acquire().await.unwrap();
+    match t.db.backend() {
+        Backend::Sqlite => {
+            sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await.unwrap();
+        }
+        Backend::Postgres => {
+            sqlx::query("BEGIN").execute(&mut *conn).await.unwrap();
+            sqlx::query("LOCK TABLE executions IN SHARE MODE").execute(&mut *conn).await.unwrap();
+            for _ in 0..4 {
+                t.db.create_execution_unawaited(filler, QueuePolicy::PARALLEL, T0).unwrap();
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+    }
+    conn
+}
+
+/// The finish of an execution whose create job has not started is written by that job, the
+/// row inserted already ended. What it stores must be what the create and then the finish
+/// store, for an instance that keeps payloads and for one that does not.
+async fn a_finish_written_with_its_create_stores_what_two_writes_would(t: &TestDb) {
+    let new = NewExecution { trigger: json!({"body": {"n": 7}}), ..common::execution_template(&t.db, 30).await };
+    let mut seen = Vec::new();
+    for store_payloads in [true, false] {
+        t.db.set_instance_retention(&new.org_id, &new.instance_id, None, store_payloads).await.unwrap();
+        for together in [true, false] {
+            let held = if together { Some(hold_writers(t, &new).await) } else { None };
+            let (exe, creation) = t.db.create_execution_unawaited(&new, QueuePolicy::PARALLEL, T0).unwrap();
+            let run = {
+                let db = t.db.clone();
+                let id = exe.id.clone();
+                tokio::spawn(async move {
+                    if !together {
+                        creation.committed().await.unwrap();
+                    }
+                    finish(&db, &id, &[step("a"), step("b")], &[log("a done")]).await
+                })
+            };
+            if let Some(mut conn) = held {
+                // The finish is handed to the create job while the writers are held.
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                sqlx::query("COMMIT").execute(&mut *conn).await.unwrap();
+            }
+            run.await.unwrap().unwrap();
+            let (stored, steps, logs) = stored(&t.db, &new.org_id, &exe.id).await;
+            let steps_full = t.db.list_steps(&exe.id).await.unwrap();
+            let mut row = serde_json::to_value(&stored).unwrap();
+            row.as_object_mut().unwrap().remove("id");
+            if let Some(r) = row.get_mut("result").filter(|r| !r.is_null()) {
+                *r = json!("<the execution's own id>");
+            }
+            let steps_json: Vec<_> = steps_full.iter().map(|s| (s.seq, s.key.clone(), s.input.clone())).collect();
+            seen.push((store_payloads, together, row, steps, logs, format!("{steps_json:?}")));
+        }
+    }
+    for pair in seen.chunks(2) {
+        let (a, b) = (&pair[0], &pair[1]);
+        assert_eq!((&a.2, &a.3, &a.4, &a.5), (&b.2, &b.3, &b.4, &b.5), "store_payloads = {}", a.0);
+    }
+    let kept = &seen[0].2;
+    assert_eq!((kept["status"].clone(), kept["trigger"].clone()), (json!("succeeded"), json!({"body": {"n": 7}})));
+    let omitted = &seen[2].2;
+    assert_eq!(omitted["trigger"], json!({"omitted": true}), "{omitted}");
+    assert!(omitted["result"].is_null() && omitted["state"].is_null(), "{omitted}");
 }
 
 /// Many executions at once, each checkpointed and finished as soon as it is created: with
