@@ -113,16 +113,7 @@ async fn service() -> Service {
 
 /// Imports, publishes and deploys the flows above; returns the webhook URL per flow key.
 async fn deploy(s: &Server, endpoint: &str) -> (String, HashMap<String, String>) {
-    assert_eq!(s.import(FLOWS).await.0, 201);
-    assert_eq!(s.post("/api/v1/integrations/flow-control/versions", Value::Null).await.0, 201);
-    assert_eq!(s.post("/api/v1/customers", json!({"external_id": "acme", "name": "Acme"})).await.0, 201);
-    let (st, inst) = s
-        .post(
-            "/api/v1/instances",
-            json!({"integration": "flow-control", "customer": "ext:acme", "config": {"endpoint": endpoint}}),
-        )
-        .await;
-    assert_eq!(st, 201, "{inst}");
+    let inst = s.deploy(FLOWS, "flow-control", endpoint).await;
     let hooks = inst["webhooks"].as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.as_str().unwrap().into()));
     (inst["id"].as_str().unwrap().to_string(), hooks.collect())
 }

@@ -73,17 +73,7 @@ async fn slow_service() -> (String, Arc<AtomicUsize>) {
 }
 
 async fn deploy(s: &Server, endpoint: &str) -> Value {
-    assert_eq!(s.import(FLOWS).await.0, 201);
-    assert_eq!(s.post("/api/v1/integrations/limited/versions", Value::Null).await.0, 201);
-    assert_eq!(s.post("/api/v1/customers", json!({"external_id": "acme", "name": "Acme"})).await.0, 201);
-    let (st, inst) = s
-        .post(
-            "/api/v1/instances",
-            json!({"integration": "limited", "customer": "ext:acme", "config": {"endpoint": endpoint}}),
-        )
-        .await;
-    assert_eq!(st, 201, "{inst}");
-    inst
+    s.deploy(FLOWS, "limited", endpoint).await
 }
 
 /// Fires `n` concurrent sync deliveries at `hook`; returns their answers.

@@ -74,16 +74,7 @@ async fn held_service() -> (String, watch::Sender<bool>) {
 
 /// Deploys `HELD` for a new customer; returns the instance id and its webhooks.
 async fn deploy(s: &Server, endpoint: &str) -> (String, Value) {
-    assert_eq!(s.import(HELD).await.0, 201);
-    assert_eq!(s.post("/api/v1/integrations/held/versions", Value::Null).await.0, 201);
-    assert_eq!(s.post("/api/v1/customers", json!({"external_id": "acme", "name": "Acme"})).await.0, 201);
-    let (st, inst) = s
-        .post(
-            "/api/v1/instances",
-            json!({"integration": "held", "customer": "ext:acme", "config": {"endpoint": endpoint}}),
-        )
-        .await;
-    assert_eq!(st, 201, "{inst}");
+    let inst = s.deploy(HELD, "held", endpoint).await;
     (inst["id"].as_str().unwrap().to_string(), inst["webhooks"].clone())
 }
 

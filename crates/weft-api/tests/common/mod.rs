@@ -139,14 +139,20 @@ impl Server {
 
     /// Imports, publishes, creates customer `acme` and deploys with `endpoint`; returns the instance.
     pub async fn deploy_reference(&self, endpoint: &str) -> Value {
-        assert_eq!(self.import(REFERENCE).await.0, 201);
-        assert_eq!(self.post("/api/v1/integrations/order-sync/versions", Value::Null).await.0, 201);
+        self.deploy(REFERENCE, "order-sync", endpoint).await
+    }
+
+    /// Imports `yaml` (integration `key`), publishes it, creates customer `acme` and deploys it
+    /// for that customer with config `endpoint`; returns the instance.
+    pub async fn deploy(&self, yaml: &str, key: &str, endpoint: &str) -> Value {
+        assert_eq!(self.import(yaml).await.0, 201);
+        assert_eq!(self.post(&format!("/api/v1/integrations/{key}/versions"), Value::Null).await.0, 201);
         let (st, _) = self.post("/api/v1/customers", json!({"external_id": "acme", "name": "Acme"})).await;
         assert_eq!(st, 201);
         let (st, inst) = self
             .post(
                 "/api/v1/instances",
-                json!({"integration": "order-sync", "customer": "ext:acme", "config": {"endpoint": endpoint}}),
+                json!({"integration": key, "customer": "ext:acme", "config": {"endpoint": endpoint}}),
             )
             .await;
         assert_eq!(st, 201, "{inst}");
