@@ -499,34 +499,28 @@ pub(crate) async fn insert_execution(conn: &mut AnyConnection, r: &NewRow) -> Re
 /// instance used the key already. A conflict is an answer here, not an error: an error would
 /// make a group batch replay job by job.
 async fn insert_keyed(conn: &mut AnyConnection, r: &NewRow, key: Option<&str>) -> Result<bool, DbError> {
-    let done = sqlx::query(
+    let query = sqlx::query(
         "INSERT INTO executions (id, org_id, instance_id, customer_id, integration_id, version,
              flow_key, status, trigger_data, attempts, replay_of, lease_owner, lease_until,
              run_at, step_seq, log_seq, created_at, started_at, idempotency_key, queue_limit, fifo)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 0, 0, $15, $16, $17, $18, $19)
          ON CONFLICT DO NOTHING",
-    )
-    .bind(&r.id)
-    .bind(&r.org_id)
-    .bind(&r.instance_id)
-    .bind(&r.customer_id)
-    .bind(&r.integration_id)
-    .bind(r.version)
-    .bind(&r.flow_key)
-    .bind(r.status.as_str())
-    .bind(&r.trigger)
-    .bind(r.attempts)
-    .bind(r.replay_of.as_deref())
-    .bind(r.lease_owner.as_deref())
-    .bind(r.lease_until)
-    .bind(r.run_at)
-    .bind(r.created_at)
-    .bind(r.started_at)
-    .bind(key)
-    .bind(r.queue_limit)
-    .bind(i64::from(r.fifo))
-    .execute(&mut *conn)
-    .await?;
+    );
+    let done = bind_identity(query, r)
+        .bind(r.status.as_str())
+        .bind(&r.trigger)
+        .bind(r.attempts)
+        .bind(r.replay_of.as_deref())
+        .bind(r.lease_owner.as_deref())
+        .bind(r.lease_until)
+        .bind(r.run_at)
+        .bind(r.created_at)
+        .bind(r.started_at)
+        .bind(key)
+        .bind(r.queue_limit)
+        .bind(i64::from(r.fifo))
+        .execute(&mut *conn)
+        .await?;
     Ok(done.rows_affected() == 1)
 }
 
@@ -711,8 +705,9 @@ pub(crate) async fn insert_finished(conn: &mut AnyConnection, r: &NewRow, w: &Gu
     }
 }
 
-/// Binds the placeholders of [`insert_finished`]'s statement.
-fn bind_finished_insert<'q>(q: AnyQuery<'q>, r: &'q NewRow, w: &'q GuardedWrite, f: &'q FinishFields) -> AnyQuery<'q> {
+/// Binds `$1`…`$7` of an INSERT into `executions`: the execution's id, where it belongs
+/// (organization, instance, customer, integration version) and its flow.
+fn bind_identity<'q>(q: AnyQuery<'q>, r: &'q NewRow) -> AnyQuery<'q> {
     q.bind(&r.id)
         .bind(&r.org_id)
         .bind(&r.instance_id)
@@ -720,6 +715,11 @@ fn bind_finished_insert<'q>(q: AnyQuery<'q>, r: &'q NewRow, w: &'q GuardedWrite,
         .bind(&r.integration_id)
         .bind(r.version)
         .bind(&r.flow_key)
+}
+
+/// Binds the placeholders of [`insert_finished`]'s statement.
+fn bind_finished_insert<'q>(q: AnyQuery<'q>, r: &'q NewRow, w: &'q GuardedWrite, f: &'q FinishFields) -> AnyQuery<'q> {
+    bind_identity(q, r)
         .bind(f.status.as_str())
         .bind(&r.trigger)
         .bind(f.result.as_deref())
